@@ -1,0 +1,64 @@
+"""Driver for the control PC of a KappaCCD-style X-ray area detector.
+
+    >>> from ccdpc import CCDPC
+    >>> with CCDPC("localhost:9033") as pc:
+    ...     print(pc.protocol_version, pc.command("IDENT"))
+
+Tango-free and stdlib-only; the wire protocol is specified in docs/protocol.md.
+"""
+
+from . import config
+from .ccdpc3 import CCDPC3
+from .connection import Connection, Counters
+from .debugging import DebuggingCCDPC
+from .errors import (
+    CCDPCError,
+    CommandError,
+    EmptyPacket,
+    ProtocolError,
+    SessionLost,
+    Timeout,
+    emptypacket,
+    error,
+    protocolerror,
+    timeout,
+)
+from .factory import CCDPC, parse_hostname
+from .messages import Data, Event, Frame, Message, Reply, Status
+from .new import NewCCDPC
+from .standard import StandardCCDPC
+from .transport import recvfixed, recvinto, sendfixed, timeouthandler
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CCDPC",
+    "CCDPC3",
+    "CCDPCError",
+    "CommandError",
+    "Connection",
+    "Counters",
+    "Data",
+    "DebuggingCCDPC",
+    "EmptyPacket",
+    "Event",
+    "Frame",
+    "Message",
+    "NewCCDPC",
+    "ProtocolError",
+    "Reply",
+    "SessionLost",
+    "StandardCCDPC",
+    "Status",
+    "Timeout",
+    "config",
+    "emptypacket",
+    "error",
+    "parse_hostname",
+    "protocolerror",
+    "recvfixed",
+    "recvinto",
+    "sendfixed",
+    "timeout",
+    "timeouthandler",
+]

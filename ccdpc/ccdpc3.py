@@ -1,0 +1,187 @@
+"""`CCDPC3`: generation 3, the level 5 session protocol with transparent resume."""
+
+from __future__ import annotations
+
+import socket
+import time
+from typing import Any
+
+from . import config
+from .connection import Connection, handshake
+from .errors import Timeout, emptypacket, error, protocolerror
+from .gen3 import Frame3, FrameDecoder, Type
+from .greeting import parse_greeting
+from .level5 import ClientSession
+from .messages import Message, Reply
+
+__all__ = ["CCDPC3"]
+
+#: Commands over this many bytes are refused before sending (the server would refuse them too).
+MAX_COMMAND = 4096
+
+
+def _link_lost(exc: error) -> bool:
+    """A lost connection (worth a resume), as opposed to a timeout or a protocol violation."""
+    return isinstance(exc, emptypacket) or type(exc) is error
+
+
+class CCDPC3(Connection):
+    """Generation 3: a session over TCP that survives dropped connections.
+
+    When the connection is lost during an operation, the driver reconnects and resumes the session
+    (up to `resume_attempts` times in a row without progress): no reply, data or event is lost or
+    delivered twice. `close()` ends the session on the server.
+    """
+
+    protocol_version = 3
+    _decoder: FrameDecoder
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        host: str,
+        port: int,
+        version: tuple[int, int],
+        *,
+        resume_attempts: int = 3,
+        ping_interval: float = 5.0,
+        **kw: Any,
+    ) -> None:
+        super().__init__(sock, host, port, version, **kw)
+        self.resume_attempts = resume_attempts
+        self.ping_interval = ping_interval
+        self.session = ClientSession()
+        self._decoder = FrameDecoder(self.max_payload)
+        self._closed = False
+        try:
+            self._open(time.monotonic() + self.connecttimeout)
+        except BaseException:
+            self._drop()
+            raise
+
+    @property
+    def session_id(self) -> int:
+        """The id the server gave this session."""
+        return self.session.session
+
+    def close(self) -> None:
+        """End the session on the server (CLOSE, answered by CLOSE), then close the socket."""
+        if self._lock.acquire(timeout=config.idleinterval):
+            try:
+                self._close_session()
+            finally:
+                self._closed = True
+                self._lock.release()
+        self._closed = True
+        self._drop()
+
+    def _close_session(self) -> None:
+        if self._sock is None or not self.session.session:
+            return
+        deadline = time.monotonic() + self._between()
+        try:
+            self._write(self.session.control_frame(Type.CLOSE))
+            while self._next_event(self._decoder, deadline).type is not Type.CLOSE:
+                pass
+        except error:
+            pass
+
+    # -- generation hooks --------------------------------------------------------------------
+
+    def _send_command(self, payload: bytes) -> int:
+        if len(payload) > MAX_COMMAND:
+            raise ValueError(f"a command holds at most {MAX_COMMAND} bytes, not {len(payload)}")
+        seq, frame = self.session.command_frame(payload)
+        try:
+            self._write(frame)
+        except error as exc:
+            if not _link_lost(exc):
+                raise
+            # The command is kept until acknowledged: the resume sends it again.
+            self._resume(time.monotonic() + self.replytimeout, exc)
+        return seq
+
+    def _read_message(self, deadline: float) -> Message:
+        failures = 0
+        while True:
+            try:
+                message, answer = self.session.on_frame(self._next_frame(deadline))
+            except error as exc:
+                failures += 1
+                if not _link_lost(exc) or failures > self.resume_attempts:
+                    raise
+                self._resume(deadline, exc)
+                continue
+            if answer is not None:
+                self._write(answer)
+            if message is not None:
+                return message
+
+    def _is_reply_to(self, reply: Reply, seq: int) -> bool:
+        if reply.seq == seq:
+            return True
+        raise protocolerror(f"Reply to command {reply.seq} while awaiting command {seq}")
+
+    def _require_link(self) -> None:
+        if self._closed:
+            raise error(f"Session {self.session.session} to {self.host}:{self.port} is closed")
+        if self._sock is None:
+            self._resume(time.monotonic() + self.replytimeout, None)
+
+    # -- session machinery -------------------------------------------------------------------
+
+    def _between(self) -> float:
+        return config.packettimeout if self.packettimeout is None else self.packettimeout
+
+    def _open(self, deadline: float) -> None:
+        self._write(self.session.open_frame())
+        for frame in self.session.on_opened(self._next_event(self._decoder, deadline)):
+            self._write(frame)
+
+    def _next_frame(self, deadline: float) -> Frame3:
+        """The next frame; after `ping_interval` of silence, ping, and demand an answer in time."""
+        if self._decoder.mid_message:
+            return self._next_event(self._decoder, deadline)
+        try:
+            return self._next_event(
+                self._decoder, min(deadline, time.monotonic() + self.ping_interval)
+            )
+        except Timeout as exc:
+            if exc.partial or self._decoder.mid_message or time.monotonic() >= deadline:
+                raise
+        self._write(self.session.control_frame(Type.PING, b"ccdpc"))
+        return self._next_event(self._decoder, time.monotonic() + self._between())
+
+    def _resume(self, deadline: float, cause: error | None) -> None:
+        """Connect again and resume the session; the server then sends what we missed."""
+        self._drop()
+        last = cause
+        for attempt in range(self.resume_attempts):
+            if self._closed:
+                break
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                sock, greeting = handshake(
+                    self.host, self.port, min(self.connecttimeout, remaining), self.idletask
+                )
+                version = parse_greeting(greeting)
+                if version[0] != self.protocol_version:
+                    sock.close()
+                    raise protocolerror(f"Resume found a different server: greeting {greeting!r}")
+                self._sock, self._version = sock, version
+                self._decoder = FrameDecoder(self.max_payload)
+                self._open(deadline)
+            except error as exc:
+                self._drop()
+                if not _link_lost(exc):
+                    raise
+                last = exc
+                time.sleep(min(0.05 * 2**attempt, max(deadline - time.monotonic(), 0)))
+                continue
+            self.counters.reconnects += 1
+            return
+        if self._closed:
+            raise error(f"Session {self.session.session} to {self.host}:{self.port} is closed")
+        raise last or error(f"Cannot resume session {self.session.session}")

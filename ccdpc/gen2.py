@@ -1,0 +1,129 @@
+"""Generation 2 framing: a 12-byte header ``struct "<IHHI"`` then the payload (`NewCCDPC`).
+
+Pure functions and a sans-IO decoder, usable on both ends: the client decodes replies, data and
+events into messages; the server decodes commands.
+"""
+
+from __future__ import annotations
+
+import enum
+import struct
+from dataclasses import dataclass, field
+
+from . import config
+from .errors import protocolerror
+from .messages import Data, Event, Message, Reply, Status
+from .reader import UnitReader
+
+__all__ = [
+    "HEADER",
+    "HEADER_SIZE",
+    "Header",
+    "Packet",
+    "PacketDecoder",
+    "Type",
+    "decode_header",
+    "encode_header",
+    "encode_packet",
+    "to_message",
+]
+
+HEADER = struct.Struct("<IHHI")
+HEADER_SIZE = HEADER.size
+
+
+class Type(enum.IntEnum):
+    COMMAND = 1
+    REPLY = 2
+    DATA = 3
+    EVENT = 4
+
+
+@dataclass(frozen=True)
+class Header:
+    length: int
+    type: Type
+    status: Status
+    seq: int
+
+
+@dataclass(frozen=True)
+class Packet:
+    """One generation 2 message as on the wire."""
+
+    type: Type
+    status: Status
+    seq: int
+    payload: bytearray = field(repr=False)
+
+
+def encode_header(type: Type, status: Status, seq: int, length: int) -> bytes:
+    return HEADER.pack(length, type, status, seq)
+
+
+def encode_packet(
+    type: Type, payload: bytes | bytearray = b"", seq: int = 0, status: Status = Status.OK
+) -> bytes:
+    """Header and payload in one buffer (for small messages; large ones send the two apart)."""
+    return encode_header(type, status, seq, len(payload)) + payload
+
+
+def decode_header(data: bytes | bytearray, max_payload: int | None = None) -> Header:
+    """Check and unpack a header; the length is checked before anything is allocated for it."""
+    limit = config.maxpacketsize if max_payload is None else max_payload
+    length, type_, status, seq = HEADER.unpack(data)
+    if length > limit:
+        raise protocolerror(
+            f"Header announces {length} bytes, over the limit of {limit}: {bytes(data)!r}",
+            bytes(data),
+            HEADER_SIZE,
+        )
+    try:
+        return Header(length, Type(type_), Status(status), seq)
+    except ValueError:
+        raise protocolerror(
+            f"Invalid header (type {type_}, status {status}): {bytes(data)!r}",
+            bytes(data),
+            HEADER_SIZE,
+        ) from None
+
+
+def to_message(packet: Packet) -> Message:
+    """What a client makes of a packet from the server; a command from the server is an error."""
+    if packet.type is Type.REPLY:
+        return Reply(_text(packet), packet.status, packet.seq)
+    if packet.type is Type.DATA:
+        return Data(packet.payload, packet.seq)
+    if packet.type is Type.EVENT:
+        return Event(_text(packet), packet.seq)
+    raise protocolerror(f"The server sent a command packet (seq {packet.seq})")
+
+
+def _text(packet: Packet) -> str:
+    try:
+        return packet.payload.decode("ascii")
+    except UnicodeDecodeError:
+        raise protocolerror(
+            f"Text payload is not ASCII: {bytes(packet.payload[:80])!r}", bytes(packet.payload)
+        ) from None
+
+
+class PacketDecoder(UnitReader[Packet]):
+    """Cuts a stream into `Packet` objects, checking every header before its payload."""
+
+    def __init__(self, max_payload: int | None = None) -> None:
+        super().__init__(HEADER_SIZE)
+        self.max_payload = config.maxpacketsize if max_payload is None else max_payload
+        self._header: Header | None = None
+
+    def _unit(self, unit: bytearray) -> tuple[int, bool]:
+        header = self._header
+        if header is None:
+            header = decode_header(unit, self.max_payload)
+            if header.length:
+                self._header = header
+                return header.length, False
+            unit = bytearray()
+        self._header = None
+        self._emit(Packet(header.type, header.status, header.seq, unit))
+        return HEADER_SIZE, True

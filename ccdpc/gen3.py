@@ -1,0 +1,173 @@
+"""Generation 3 framing: a 24-byte header ``struct "<2sBBIIIII"`` with a CRC-32 of the payload.
+
+Pure functions and a sans-IO decoder for both ends. The session rules (sequence numbers,
+acknowledgements, resume) live in `ccdpc.level5`.
+"""
+
+from __future__ import annotations
+
+import enum
+import struct
+import zlib
+from dataclasses import dataclass, field
+
+from . import config
+from .errors import protocolerror
+from .messages import Status
+from .reader import UnitReader
+
+__all__ = [
+    "HEADER",
+    "HEADER_SIZE",
+    "MAGIC",
+    "RETRANSMIT",
+    "Frame3",
+    "FrameDecoder",
+    "Header3",
+    "Type",
+    "decode_header",
+    "encode_frame",
+    "encode_header",
+    "reply_status",
+    "status_flags",
+]
+
+HEADER = struct.Struct("<2sBBIIIII")
+HEADER_SIZE = HEADER.size
+MAGIC = b"C3"
+RETRANSMIT = 0x01
+_STATUS_SHIFT = 1
+_STATUS_MASK = 0x06
+
+
+class Type(enum.IntEnum):
+    OPEN = 1
+    OPENED = 2
+    COMMAND = 3
+    REPLY = 4
+    DATA = 5
+    EVENT = 6
+    ACK = 7
+    PING = 8
+    PONG = 9
+    CLOSE = 10
+
+    @property
+    def reliable(self) -> bool:
+        """Reliable frames are numbered, kept until acknowledged, and sent again after a resume."""
+        return self in (Type.COMMAND, Type.REPLY, Type.DATA, Type.EVENT)
+
+
+@dataclass(frozen=True)
+class Header3:
+    type: Type
+    flags: int
+    session: int
+    seq: int
+    ack: int
+    length: int
+    crc: int
+
+
+@dataclass(frozen=True)
+class Frame3:
+    """One generation 3 frame as on the wire, its CRC already checked."""
+
+    type: Type
+    flags: int
+    session: int
+    seq: int
+    ack: int
+    payload: bytearray = field(repr=False)
+
+
+def status_flags(status: Status) -> int:
+    """The flag bits that carry a reply's status."""
+    return int(status) << _STATUS_SHIFT
+
+
+def reply_status(flags: int) -> Status:
+    value = (flags & _STATUS_MASK) >> _STATUS_SHIFT
+    try:
+        return Status(value)
+    except ValueError:
+        raise protocolerror(f"Invalid reply status {value} in flags 0x{flags:02x}") from None
+
+
+def encode_header(
+    type: Type,
+    payload: bytes | bytearray | memoryview,
+    *,
+    session: int = 0,
+    seq: int = 0,
+    ack: int = 0,
+    flags: int = 0,
+) -> bytes:
+    """The header of a frame carrying `payload` (its length and CRC are computed here)."""
+    return HEADER.pack(MAGIC, type, flags, session, seq, ack, len(payload), zlib.crc32(payload))
+
+
+def encode_frame(
+    type: Type,
+    payload: bytes | bytearray = b"",
+    *,
+    session: int = 0,
+    seq: int = 0,
+    ack: int = 0,
+    flags: int = 0,
+) -> bytes:
+    """Header and payload in one buffer."""
+    header = encode_header(type, payload, session=session, seq=seq, ack=ack, flags=flags)
+    return header + payload
+
+
+def decode_header(data: bytes | bytearray, max_payload: int | None = None) -> Header3:
+    """Check and unpack a header; the length is checked before anything is allocated for it."""
+    limit = config.maxpacketsize if max_payload is None else max_payload
+    magic, type_, flags, session, seq, ack, length, crc = HEADER.unpack(data)
+    if magic != MAGIC:
+        raise protocolerror(
+            f"Wrong magic in frame header {bytes(data)!r}", bytes(data), HEADER_SIZE
+        )
+    if length > limit:
+        raise protocolerror(
+            f"Frame announces {length} bytes, over the limit of {limit}: {bytes(data)!r}",
+            bytes(data),
+            HEADER_SIZE,
+        )
+    try:
+        kind = Type(type_)
+    except ValueError:
+        raise protocolerror(
+            f"Unknown frame type {type_}: {bytes(data)!r}", bytes(data), HEADER_SIZE
+        ) from None
+    return Header3(kind, flags, session, seq, ack, length, crc)
+
+
+class FrameDecoder(UnitReader[Frame3]):
+    """Cuts a stream into `Frame3` objects: header checked before the payload, CRC after it."""
+
+    def __init__(self, max_payload: int | None = None) -> None:
+        super().__init__(HEADER_SIZE)
+        self.max_payload = config.maxpacketsize if max_payload is None else max_payload
+        self._header: Header3 | None = None
+
+    def _unit(self, unit: bytearray) -> tuple[int, bool]:
+        header = self._header
+        if header is None:
+            header = decode_header(unit, self.max_payload)
+            if header.length:
+                self._header = header
+                return header.length, False
+            unit = bytearray()
+        self._header = None
+        crc = zlib.crc32(unit)
+        if crc != header.crc:
+            raise protocolerror(
+                f"Bad CRC in {header.type.name} frame seq {header.seq}: "
+                f"header says 0x{header.crc:08x}, payload has 0x{crc:08x}",
+                bytes(unit),
+                header.length,
+            )
+        self._emit(Frame3(header.type, header.flags, header.session, header.seq, header.ack, unit))
+        return HEADER_SIZE, True

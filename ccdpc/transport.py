@@ -1,0 +1,123 @@
+"""The thin socket layer: exact receives, complete sends, connecting. Nothing here knows framing.
+
+One deadline per unit, two levels (like pyserial): the first byte may take `timeouttime`, each later
+chunk must come within `config.packettimeout` of the one before. No call blocks without a timeout,
+and no signal is needed; `timeouthandler` exists for callers that still use SIGALRM.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable
+from types import FrameType
+
+from . import config
+from .errors import emptypacket, error, timeout
+
+__all__ = ["connect", "recvfixed", "recvinto", "sendfixed", "timeouthandler"]
+
+IdleTask = Callable[[], object]
+
+NOTHING_ARRIVED = "select interrupted by timeout"
+INCOMPLETE = "Incomplete packet received"
+PEER_CLOSED = "Invalid packet received after %d other packets, %d bytes"
+SOCKET_DIED = "Socket died on us."
+
+
+def recvinto(
+    sock: socket.socket,
+    view: memoryview,
+    timeouttime: float = 30000,
+    idletask: IdleTask | None = None,
+    packettimeout: float | None = None,
+) -> None:
+    """Fill `view` completely from `sock`, or raise; never returns a short read.
+
+    `timeouttime` is the time, in seconds, allowed for the first chunk; each later chunk must come
+    within `packettimeout` (default `config.packettimeout`, read now). `idletask()` is called at
+    least every `config.idleinterval` seconds while waiting; whatever it raises propagates. Bytes
+    already waiting in the socket are taken even when the deadline has passed.
+    """
+    between = config.packettimeout if packettimeout is None else packettimeout
+    length = len(view)
+    got = chunks = 0
+    deadline = time.monotonic() + timeouttime
+    while got < length:
+        wait = deadline - time.monotonic()
+        if idletask is not None:
+            wait = min(wait, config.idleinterval)
+        sock.settimeout(max(wait, 1e-6))
+        try:
+            n = sock.recv_into(view[got:])
+        except TimeoutError:
+            if time.monotonic() >= deadline:
+                message = INCOMPLETE if got else NOTHING_ARRIVED
+                raise timeout(message, bytes(view[:got]), length) from None
+            if idletask is not None:
+                idletask()
+            continue
+        except OSError as exc:
+            raise error(SOCKET_DIED, bytes(view[:got]), length) from exc
+        if n == 0:
+            raise emptypacket(PEER_CLOSED % (chunks, got), bytes(view[:got]), length)
+        got += n
+        chunks += 1
+        deadline = time.monotonic() + between
+
+
+def recvfixed(
+    sock: socket.socket,
+    length: int,
+    timeouttime: float = 30000,
+    idletask: IdleTask | None = None,
+    packettimeout: float | None = None,
+) -> bytearray:
+    """Receive exactly `length` bytes from `sock` (see `recvinto` for the deadlines).
+
+    The bytes land in one preallocated buffer, which is returned as is: a `bytearray` is a
+    bytes-like object that numpy and `memoryview` can wrap without copying a 2.86 MB frame.
+    """
+    if length < 0:
+        raise ValueError(f"length must be >= 0, not {length}")
+    buffer = bytearray(length)
+    recvinto(sock, memoryview(buffer), timeouttime, idletask, packettimeout)
+    return buffer
+
+
+def sendfixed(
+    sock: socket.socket,
+    data: bytes | bytearray | memoryview,
+    packettimeout: float | None = None,
+) -> None:
+    """Send all of `data`, or raise `timeout` (no progress for `packettimeout`) or `error`."""
+    view = memoryview(data).cast("B")
+    sent = 0
+    while sent < len(view):
+        sock.settimeout(config.packettimeout if packettimeout is None else packettimeout)
+        try:
+            sent += sock.send(view[sent:])
+        except TimeoutError as exc:
+            raise timeout(f"Send stalled after {sent} of {len(view)} bytes", b"", 0) from exc
+        except OSError as exc:
+            raise error(SOCKET_DIED) from exc
+
+
+def timeouthandler(sig: int, frame: FrameType | None) -> None:
+    """A signal handler (for `signal.signal(signal.SIGALRM, timeouthandler)`) raising `timeout`."""
+    raise timeout(NOTHING_ARRIVED)
+
+
+def connect(host: str, port: int, connecttimeout: float | None = None) -> socket.socket:
+    """Open a TCP connection, Nagle off; failures become `timeout` or `error` naming the peer."""
+    limit = config.connecttimeout if connecttimeout is None else connecttimeout
+    try:
+        sock = socket.create_connection((host, port), timeout=limit)
+    except TimeoutError as exc:
+        raise timeout(f"Cannot connect to {host}:{port}: no answer within {limit:g} s") from exc
+    except socket.gaierror as exc:
+        raise error(f"Cannot resolve host {host!r}: {exc.strerror}") from exc
+    except OSError as exc:
+        raise error(f"Cannot connect to {host}:{port}: {exc.strerror or exc}") from exc
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
