@@ -130,10 +130,13 @@ class Connection:
         with self._exclusive(limit):
             return self._command(_ascii(text), time.monotonic() + limit).text
 
-    def send(self, payload: bytes | bytearray) -> None:
-        """Send one command message with this payload, in this generation's framing."""
+    def send(self, payload: bytes | bytearray) -> int:
+        """Send one command message with this payload, in this generation's framing.
+
+        Returns its sequence number (0 in generation 1), which its `Reply` and `Data` will carry.
+        """
         with self._exclusive(self.replytimeout):
-            self._send_guarded(bytes(payload))
+            return self._send_guarded(bytes(payload))
 
     def receive(self, timeout: float | None = None) -> Message:
         """The next message from the PC: a queued one, else the next from the wire.

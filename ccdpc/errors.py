@@ -3,7 +3,8 @@
 The lowercase names are those of the original driver, kept so old scripts read naturally; the
 PEP 8 names are aliases of the same classes. Every `error` means the link is unusable: the
 connection that raised it has closed its socket (the one exception is a `receive` that timed out
-before any byte arrived). `CommandError` is different: the control PC refused a command and the link is fine.
+before any byte arrived). `CommandError` is different: the control PC refused a command and the
+link is fine.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """A sans-IO reader that cuts a byte stream into units whose sizes the framing decides.
 
 Each generation's decoder says how big the next unit is (a record, a header, a payload); bytes
-are fed in whatever chunks arrive, and whole units come out. When a chunk is exactly the unit awaited, it
-is passed on without a copy, which is how a 2.86 MB frame read with `recvfixed` reaches the user.
+are fed in whatever chunks arrive, and whole units come out. When a chunk is exactly the unit
+awaited, it is passed on without a copy: that is how a 2.86 MB frame from `recvfixed` reaches
+the user.
 """
 
 from __future__ import annotations
