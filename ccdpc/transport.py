@@ -50,6 +50,8 @@ def recvinto(
         sock.settimeout(max(wait, 1e-6))
         try:
             n = sock.recv_into(view[got:])
+        except timeout:
+            raise  # from `timeouthandler` or an idletask: the caller's deadline, not a slice's end
         except TimeoutError:
             if time.monotonic() >= deadline:
                 message = INCOMPLETE if got else NOTHING_ARRIVED

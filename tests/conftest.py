@@ -1,0 +1,49 @@
+"""Shared fixtures: real TCP peers on loopback, port 0, ready before the test starts."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from ccdpc import config
+
+from .peers import ScriptedPeer
+
+
+@pytest.fixture
+def tcp_pair() -> Iterator[tuple[socket.socket, socket.socket]]:
+    """A connected (client, server) pair of TCP sockets on 127.0.0.1."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        client = socket.create_connection(listener.getsockname(), timeout=5)
+        server, _ = listener.accept()
+    client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    server.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    server.settimeout(5)
+    yield client, server
+    client.close()
+    server.close()
+
+
+@pytest.fixture(autouse=True)
+def _restore_config() -> Iterator[None]:
+    """Tests may change `ccdpc.config`; put it back afterwards."""
+    saved = {name: getattr(config, name) for name in dir(config) if not name.startswith("_")}
+    yield
+    for name, value in saved.items():
+        setattr(config, name, value)
+
+
+@pytest.fixture
+def scripted_peer() -> Iterator[Callable[[Callable[[socket.socket], None]], ScriptedPeer]]:
+    peers: list[ScriptedPeer] = []
+
+    def start(script: Callable[[socket.socket], None]) -> ScriptedPeer:
+        peer = ScriptedPeer(script)
+        peers.append(peer)
+        return peer
+
+    yield start
+    for peer in peers:
+        peer.close()
