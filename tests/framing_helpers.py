@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Protocol, TypeVar
 
 from hypothesis import strategies as st
 
-T = TypeVar("T", covariant=True)
+T_co = TypeVar("T_co", covariant=True)
+T = TypeVar("T")
 
 
-class Decoder(Protocol[T]):
+class Decoder(Protocol[T_co]):
     def feed(self, data: bytes | bytearray | memoryview) -> None: ...
-    def next_event(self) -> T | None: ...
+    def next_event(self) -> T_co | None: ...
 
 
 def feed_all(decoder: Decoder[T], data: bytes, cuts: list[int] | None = None) -> list[T]:
     """Feed `data` cut at `cuts` (sorted offsets), collecting every event on the way."""
     events: list[T] = []
     edges = [0, *(cuts or []), len(data)]
-    for start, end in zip(edges, edges[1:]):
+    for start, end in itertools.pairwise(edges):
         decoder.feed(data[start:end])
         events.extend(iter(decoder.next_event, None))
     return events

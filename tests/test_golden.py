@@ -52,9 +52,7 @@ ENCODERS: dict[str, Callable[[], bytes]] = {
     "gen3-open-resume": lambda: gen3.encode_frame(T3.OPEN, session=S, ack=5),
     "gen3-opened": lambda: gen3.encode_frame(T3.OPENED, b"new", session=S),
     "gen3-command": lambda: gen3.encode_frame(T3.COMMAND, b"STATUS", session=S, seq=1),
-    "gen3-reply-ok": lambda: gen3.encode_frame(
-        T3.REPLY, b"IDLE frames=0", session=S, seq=1, ack=1
-    ),
+    "gen3-reply-ok": lambda: gen3.encode_frame(T3.REPLY, b"IDLE frames=0", session=S, seq=1, ack=1),
     "gen3-reply-error": lambda: gen3.encode_frame(
         T3.REPLY, b"no frame", session=S, seq=2, ack=2, flags=status_flags(Status.ERROR)
     ),

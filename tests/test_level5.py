@@ -43,7 +43,7 @@ def test_commands_are_numbered_and_carry_the_ack() -> None:
     session = ClientSession()
     opened(session)
     seq1, raw1 = session.command_frame(b"STATUS")
-    seq2, raw2 = session.command_frame(b"TEMP")
+    seq2, _raw2 = session.command_frame(b"TEMP")
     assert (seq1, seq2) == (1, 2)
     first = frame_from_bytes(raw1)
     assert (first.type, first.session, first.seq, first.ack) == (T.COMMAND, SID, 1, 0)
