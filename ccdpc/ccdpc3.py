@@ -117,6 +117,9 @@ class CCDPC3(Connection):
             if message is not None:
                 return message
 
+    def _last_words(self) -> str | None:
+        return None  # a lost generation 3 link is resumed, not explained
+
     def _is_reply_to(self, reply: Reply, seq: int) -> bool:
         if reply.seq == seq:
             return True

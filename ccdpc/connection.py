@@ -18,11 +18,19 @@ from types import TracebackType
 from typing import Any, ClassVar, TypeVar
 
 from . import config
-from .errors import CommandError, Timeout, error, protocolerror
+from .errors import CommandError, Timeout, emptypacket, error, protocolerror
 from .greeting import GREETING_SIZE, parse_greeting
 from .messages import Data, Frame, Message, Reply, Status
 from .reader import UnitReader
-from .transport import IdleTask, connect, recvfixed, sendfixed
+from .transport import (
+    INCOMPLETE,
+    PEER_CLOSED,
+    IdleTask,
+    connect,
+    recvfixed,
+    recvinto,
+    sendfixed,
+)
 
 __all__ = ["Connection", "Counters", "Tracer", "handshake"]
 
@@ -51,7 +59,9 @@ def handshake(
     """Connect and read the greeting; return the socket and the greeting, checked for form."""
     sock = connect(host, port, connecttimeout)
     try:
-        greeting = bytes(recvfixed(sock, GREETING_SIZE, connecttimeout, idletask))
+        greeting = bytes(
+            recvfixed(sock, GREETING_SIZE, connecttimeout, idletask, packettimeout=connecttimeout)
+        )
         parse_greeting(greeting)
         return sock, greeting
     except BaseException:
@@ -230,9 +240,8 @@ class Connection:
             self._lock.release()
 
     def _command(self, payload: bytes, deadline: float) -> Reply:
-        self._require_link()
+        seq = self._send_guarded(payload)
         try:
-            seq = self._send_command(payload)
             reply = self._await(
                 deadline, lambda m: isinstance(m, Reply) and self._is_reply_to(m, seq)
             )
@@ -260,9 +269,21 @@ class Connection:
         self._require_link()
         try:
             return self._send_command(payload)
-        except error:
+        except error as exc:
+            # A server that refuses us says why, then closes: our send may fail before we read it.
+            words = self._last_words()
             self._drop()
+            if words is not None:
+                raise error(f"The server closed the connection, saying: {words!r}") from exc
             raise
+
+    def _last_words(self) -> str | None:
+        """The text of a reply or event already waiting in the socket, if there is one."""
+        try:
+            message = self._read_message(time.monotonic())
+        except error:
+            return None
+        return None if isinstance(message, Data) else message.text
 
     def _write(self, *parts: bytes | bytearray | memoryview) -> None:
         """Send one packet (given in parts, so a large payload is not copied into the header)."""
@@ -283,12 +304,19 @@ class Connection:
         sock = self._sock
         if sock is None:
             raise error(f"Not connected to {self.host}:{self.port}")
+        chunks = 0
         while (event := decoder.next_event()) is None:
             if decoder.mid_message:
                 wait = config.packettimeout if self.packettimeout is None else self.packettimeout
             else:
                 wait = deadline - time.monotonic()
-            unit = recvfixed(sock, decoder.needed(), wait, self.idletask, self.packettimeout)
+            unit = bytearray(decoder.needed())
+            try:
+                chunks += recvinto(sock, memoryview(unit), wait, self.idletask, self.packettimeout)
+            except error as exc:
+                if decoder.mid_message:
+                    raise _packet_error(exc, decoder, chunks) from exc
+                raise
             self.counters.bytes_received += len(unit)
             trace = self.trace
             if trace is not None:
@@ -303,6 +331,19 @@ class Connection:
             with suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
             sock.close()
+
+
+def _packet_error(exc: error, decoder: UnitReader[Any], chunks: int) -> error:
+    """Restate a failure inside a packet's later unit (its payload) for the packet as a whole."""
+    partial = decoder.received() + exc.partial
+    chunks += exc.chunks
+    if isinstance(exc, Timeout):
+        message = INCOMPLETE
+    elif isinstance(exc, emptypacket):
+        message = PEER_CLOSED % (chunks, len(partial))
+    else:
+        message = str(exc)
+    return type(exc)(message, partial, decoder.expected(), chunks)
 
 
 def _ascii(text: str) -> bytes:

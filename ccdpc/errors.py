@@ -26,14 +26,18 @@ __all__ = [
 class error(ConnectionError):
     """The link to the control PC failed ("Socket died on us.").
 
-    `partial` holds the bytes of the unit (record, header or payload) that was being received when
-    the failure happened, `expected` that unit's size (0 when nothing was being received).
+    `partial` holds the bytes of the packet that was being received when the failure happened
+    (header included), `expected` the packet's size as far as it was known (0 when nothing was
+    being received), `chunks` how many chunks of it had arrived.
     """
 
-    def __init__(self, message: str, partial: bytes = b"", expected: int = 0) -> None:
+    def __init__(
+        self, message: str, partial: bytes = b"", expected: int = 0, chunks: int = 0
+    ) -> None:
         super().__init__(message)
         self.partial = bytes(partial)
         self.expected = expected
+        self.chunks = chunks
 
     def __str__(self) -> str:
         return str(self.args[0])

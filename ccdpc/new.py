@@ -6,7 +6,7 @@ import socket
 from typing import Any
 
 from .connection import Connection
-from .errors import protocolerror
+from .errors import error, protocolerror
 from .gen2 import PacketDecoder, Type, encode_header, to_message
 from .messages import Message, Reply, Status
 
@@ -43,5 +43,5 @@ class NewCCDPC(Connection):
         if reply.seq == seq:
             return True
         if reply.seq == 0 and reply.status is Status.BUSY:
-            return True
+            raise error(f"The server refused the connection: {reply.text}")
         raise protocolerror(f"Reply to command {reply.seq} while awaiting command {seq}")

@@ -27,6 +27,7 @@ class UnitReader(ABC, Generic[T]):
         self._buffer = bytearray()
         self._events: deque[T] = deque()
         self._at_boundary = True
+        self._units: list[bytearray] = []
 
     def needed(self) -> int:
         """How many more bytes complete the current unit (always at least 1)."""
@@ -36,6 +37,14 @@ class UnitReader(ABC, Generic[T]):
     def mid_message(self) -> bool:
         """True while a message is partly received: its rest must come within the packet timeout."""
         return bool(self._buffer) or not self._at_boundary
+
+    def received(self) -> bytes:
+        """The bytes of the message under way (complete units and the current one's start)."""
+        return b"".join(self._units) + self._buffer
+
+    def expected(self) -> int:
+        """The size of the message under way, as far as its units so far tell."""
+        return sum(map(len, self._units)) + self._need
 
     def feed(self, data: Buffer) -> None:
         """Take received bytes; raises the framing's `protocolerror` on a violation."""
@@ -57,6 +66,10 @@ class UnitReader(ABC, Generic[T]):
 
     def _complete(self, unit: bytearray) -> None:
         self._need, self._at_boundary = self._unit(unit)
+        if self._at_boundary:
+            self._units.clear()
+        else:
+            self._units.append(unit)
 
     def _emit(self, event: T) -> None:
         self._events.append(event)

@@ -31,13 +31,14 @@ def recvinto(
     timeouttime: float = 30000,
     idletask: IdleTask | None = None,
     packettimeout: float | None = None,
-) -> None:
+) -> int:
     """Fill `view` completely from `sock`, or raise; never returns a short read.
 
     `timeouttime` is the time, in seconds, allowed for the first chunk; each later chunk must come
     within `packettimeout` (default `config.packettimeout`, read now). `idletask()` is called at
     least every `config.idleinterval` seconds while waiting; whatever it raises propagates. Bytes
-    already waiting in the socket are taken even when the deadline has passed.
+    already waiting in the socket are taken even when the deadline has passed. Returns the number
+    of chunks it took.
     """
     between = config.packettimeout if packettimeout is None else packettimeout
     length = len(view)
@@ -55,17 +56,18 @@ def recvinto(
         except TimeoutError:
             if time.monotonic() >= deadline:
                 message = INCOMPLETE if got else NOTHING_ARRIVED
-                raise timeout(message, bytes(view[:got]), length) from None
+                raise timeout(message, bytes(view[:got]), length, chunks) from None
             if idletask is not None:
                 idletask()
             continue
         except OSError as exc:
-            raise error(SOCKET_DIED, bytes(view[:got]), length) from exc
+            raise error(SOCKET_DIED, bytes(view[:got]), length, chunks) from exc
         if n == 0:
-            raise emptypacket(PEER_CLOSED % (chunks, got), bytes(view[:got]), length)
+            raise emptypacket(PEER_CLOSED % (chunks, got), bytes(view[:got]), length, chunks)
         got += n
         chunks += 1
         deadline = time.monotonic() + between
+    return chunks
 
 
 def recvfixed(
