@@ -24,7 +24,7 @@ from .errors import (
     timeout,
 )
 from .factory import CCDPC, parse_hostname
-from .messages import Data, Event, Frame, Message, Reply, Status
+from .messages import Data, Event, Message, RawFrame, Reply, Status
 from .new import NewCCDPC
 from .standard import StandardCCDPC
 from .transport import recvfixed, recvinto, sendfixed, timeouthandler
@@ -42,10 +42,10 @@ __all__ = [
     "DebuggingCCDPC",
     "EmptyPacket",
     "Event",
-    "Frame",
     "Message",
     "NewCCDPC",
     "ProtocolError",
+    "RawFrame",
     "Reply",
     "SessionLost",
     "StandardCCDPC",

@@ -20,7 +20,7 @@ from typing import Any, ClassVar, TypeVar
 from . import config
 from .errors import CommandError, Timeout, emptypacket, error, protocolerror
 from .greeting import GREETING_SIZE, parse_greeting
-from .messages import Data, Frame, Message, Reply, Status
+from .messages import Data, Message, RawFrame, Reply, Status
 from .reader import UnitReader
 from .transport import (
     INCOMPLETE,
@@ -169,7 +169,7 @@ class Connection:
                 self._drop()
                 raise
 
-    def read_frame(self, timeout: float | None = None) -> Frame:
+    def read_frame(self, timeout: float | None = None) -> RawFrame:
         """Send ``READ`` and return the frame: width, height and the pixel bytes (uint16 LE)."""
         limit = self.replytimeout if timeout is None else timeout
         with self._exclusive(limit):
@@ -189,7 +189,7 @@ class Connection:
                     bytes(data.payload[:80]),
                     width * height * 2,
                 )
-            return Frame(width, height, data.payload)
+            return RawFrame(width, height, data.payload)
 
     def close(self) -> None:
         """Close the connection. Safe from any thread, and more than once."""

@@ -6,7 +6,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-__all__ = ["Data", "Event", "Frame", "Message", "Reply", "Status"]
+__all__ = ["Data", "Event", "Message", "RawFrame", "Reply", "Status"]
 
 
 class Status(enum.IntEnum):
@@ -52,7 +52,7 @@ class Event:
 Message = Reply | Data | Event
 
 
-class Frame(NamedTuple):
+class RawFrame(NamedTuple):
     """One detector image: 16-bit unsigned pixels, little-endian, row-major, in `pixels`."""
 
     width: int
