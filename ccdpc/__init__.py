@@ -11,6 +11,7 @@ from . import config
 from .ccdpc3 import CCDPC3
 from .connection import Connection, Counters
 from .debugging import DebuggingCCDPC
+from .detector import Detector, DetectorState, DetectorStatus, Ident
 from .errors import (
     CCDPCError,
     CommandError,
@@ -24,6 +25,8 @@ from .errors import (
     timeout,
 )
 from .factory import CCDPC, parse_hostname
+from .files import load_frame, save_frame
+from .image import Frame
 from .messages import Data, Event, Message, RawFrame, Reply, Status
 from .new import NewCCDPC
 from .standard import StandardCCDPC
@@ -40,8 +43,13 @@ __all__ = [
     "Counters",
     "Data",
     "DebuggingCCDPC",
+    "Detector",
+    "DetectorState",
+    "DetectorStatus",
     "EmptyPacket",
     "Event",
+    "Frame",
+    "Ident",
     "Message",
     "NewCCDPC",
     "ProtocolError",
@@ -54,10 +62,12 @@ __all__ = [
     "config",
     "emptypacket",
     "error",
+    "load_frame",
     "parse_hostname",
     "protocolerror",
     "recvfixed",
     "recvinto",
+    "save_frame",
     "sendfixed",
     "timeout",
     "timeouthandler",
