@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import config
@@ -104,12 +105,20 @@ class Detector:
     def abort(self) -> None:
         self.connection.command("ABORT")
 
-    def wait(self, timeout: float, idletask: IdleTask | None = None) -> DetectorStatus:
+    def wait(
+        self,
+        timeout: float,
+        idletask: IdleTask | None = None,
+        on_status: Callable[[DetectorStatus], object] | None = None,
+    ) -> DetectorStatus:
         """Poll STATUS until the detector is IDLE; ERROR raises `CommandError`, and a detector
-        still busy after `timeout` seconds raises the builtin `TimeoutError` (the link is fine)."""
+        still busy after `timeout` seconds raises the builtin `TimeoutError` (the link is fine).
+        `on_status` sees every status polled (for a progress bar)."""
         deadline = time.monotonic() + timeout
         while True:
             status = self.status()
+            if on_status is not None:
+                on_status(status)
             if status.state is DetectorState.IDLE:
                 return status
             if status.state is DetectorState.ERROR:

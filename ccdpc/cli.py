@@ -1,0 +1,160 @@
+"""The ``ccdpc`` command: talk to a control PC from a shell (driver only, no Tango).
+
+    ccdpc probe HOST[:PORT]                  generation, class, versions, round-trip latency
+    ccdpc cmd HOST TEXT...                   one text command, its reply on stdout
+    ccdpc acquire HOST -s S -b B -o F.kcd    expose, read, save, with a progress bar
+    ccdpc trace HOST [TEXT...]               hexdump of every packet, until Ctrl-C
+
+Exit codes: 0 done, 1 the PC refused a command, 2 bad usage, 3 the link failed, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Sequence
+from typing import TextIO
+
+from .detector import Detector, DetectorState, DetectorStatus
+from .errors import CommandError, error
+from .factory import CCDPC
+from .files import save_frame
+from .messages import Data
+
+__all__ = ["main"]
+
+EXIT_REFUSED, EXIT_USAGE, EXIT_LINK, EXIT_INTERRUPTED = 1, 2, 3, 130
+
+
+def probe(args: argparse.Namespace, out: TextIO) -> None:
+    start = time.perf_counter()
+    with CCDPC(args.host, connecttimeout=args.timeout) as pc:
+        connect = time.perf_counter() - start
+        ident = pc.command("IDENT")
+        times = []
+        for _ in range(args.count):
+            begin = time.perf_counter()
+            pc.command("STATUS")
+            times.append(time.perf_counter() - begin)
+        print(f"host        {pc.host}:{pc.port}", file=out)
+        print(f"generation  {pc.protocol_version} ({type(pc).__name__})", file=out)
+        print(f"protocol    {pc.server_version}", file=out)
+        print(f"ident       {ident}", file=out)
+        print(f"connect     {connect * 1000:.2f} ms", file=out)
+        print(
+            f"latency     {statistics.median(times) * 1e6:.0f} us (median of {args.count})",
+            file=out,
+        )
+
+
+def cmd(args: argparse.Namespace, out: TextIO) -> None:
+    with CCDPC(args.host, connecttimeout=args.timeout) as pc:
+        print(pc.command(" ".join(args.text)), file=out)
+
+
+def acquire(args: argparse.Namespace, out: TextIO) -> None:
+    with CCDPC(args.host, connecttimeout=args.timeout) as pc:
+        detector = Detector(pc)
+        detector.expose(args.seconds, args.binning)
+        bar = ProgressBar(sys.stderr)
+        detector.wait(args.seconds + 60, on_status=bar.show)
+        bar.done()
+        frame = detector.read_frame()
+    path = save_frame(frame, args.output)
+    low, high, mean = frame.statistics()
+    print(
+        f"{frame.width}x{frame.height} binning {frame.binning}, {args.seconds:g} s: "
+        f"min {low} max {high} mean {mean:.1f} -> {path}",
+        file=out,
+    )
+
+
+def trace(args: argparse.Namespace, out: TextIO) -> None:
+    with CCDPC(args.host, out, connecttimeout=args.timeout, debug=True) as pc:
+        if args.text:
+            pc.send(" ".join(args.text).encode("ascii"))
+        deadline = time.monotonic() + args.seconds if args.seconds else None
+        while deadline is None or time.monotonic() < deadline:
+            wait = 1.0 if deadline is None else max(min(1.0, deadline - time.monotonic()), 0)
+            try:
+                message = pc.receive(wait)
+            except error:
+                if not pc.connected:
+                    raise
+                continue  # nothing arrived within the second: keep listening
+            if not isinstance(message, Data):
+                print(f"             {type(message).__name__}: {message.text}", file=out)
+
+
+class ProgressBar:
+    """A one-line text bar on a terminal (stderr), redrawn on `update`."""
+
+    def __init__(self, stream: TextIO, width: int = 40) -> None:
+        self.stream, self.width = stream, width
+
+    def show(self, status: DetectorStatus) -> None:
+        if status.state in (DetectorState.EXPOSING, DetectorState.READING):
+            self.update(status.state.name.lower(), status.progress or 0.0)
+        elif status.state is DetectorState.IDLE:
+            self.update("done", 1.0)
+
+    def update(self, label: str, fraction: float) -> None:
+        filled = int(self.width * min(max(fraction, 0.0), 1.0))
+        bar = "#" * filled + "-" * (self.width - filled)
+        self.stream.write(f"\r{label:<10} [{bar}] {fraction * 100:5.1f}%")
+        self.stream.flush()
+
+    def done(self) -> None:
+        self.stream.write("\n")
+        self.stream.flush()
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="ccdpc", description=__doc__.split("\n\n")[0])
+    top.add_argument("--timeout", type=float, default=5.0, help="connect timeout, s")
+    sub = top.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("probe", help="generation, versions and latency of a control PC")
+    p.add_argument("host", help="HOST or HOST:PORT")
+    p.add_argument("--count", type=int, default=20, help="STATUS round trips to time")
+    p.set_defaults(run=probe)
+    p = sub.add_parser("cmd", help="send one text command, print the reply")
+    p.add_argument("host")
+    p.add_argument("text", nargs="+")
+    p.set_defaults(run=cmd)
+    p = sub.add_parser("acquire", help="expose, read and save a frame")
+    p.add_argument("host")
+    p.add_argument("-s", "--seconds", type=float, default=1.0)
+    p.add_argument("-b", "--binning", type=int, choices=(1, 2), default=1)
+    p.add_argument("-o", "--output", default="frame.kcd", help=".kcd or .npy")
+    p.set_defaults(run=acquire)
+    p = sub.add_parser("trace", help="hexdump every packet until Ctrl-C")
+    p.add_argument("host")
+    p.add_argument("text", nargs="*", help="a command to send first")
+    p.add_argument("--seconds", type=float, default=0, help="stop after this long (0: never)")
+    p.set_defaults(run=trace)
+    return top
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    args = parser().parse_args(argv)
+    stream = sys.stdout if out is None else out
+    try:
+        args.run(args, stream)
+    except (error, TimeoutError) as exc:  # before ValueError: a protocolerror is one too
+        print(f"ccdpc: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_LINK
+    except CommandError as exc:
+        print(f"ccdpc: CommandError: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    except ValueError as exc:
+        print(f"ccdpc: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
