@@ -43,22 +43,25 @@ def recvinto(
     between = config.packettimeout if packettimeout is None else packettimeout
     length = len(view)
     got = chunks = 0
+    # The socket's own timeout does the per-chunk deadline: after the first chunk it is set once
+    # to `between`, so the hot loop is one recv_into per chunk. Only an idletask needs shorter
+    # slices, and then the time of the last chunk is kept to know when a deadline has passed.
+    slice_ = config.idleinterval if idletask is not None else float("inf")
     deadline = time.monotonic() + timeouttime
+    sock.settimeout(max(min(timeouttime, slice_), 1e-6))
     while got < length:
-        wait = deadline - time.monotonic()
-        if idletask is not None:
-            wait = min(wait, config.idleinterval)
-        sock.settimeout(max(wait, 1e-6))
         try:
             n = sock.recv_into(view[got:])
         except timeout:
             raise  # from `timeouthandler` or an idletask: the caller's deadline, not a slice's end
         except TimeoutError:
-            if time.monotonic() >= deadline:
+            now = time.monotonic()
+            if now >= deadline:
                 message = INCOMPLETE if got else NOTHING_ARRIVED
                 raise timeout(message, bytes(view[:got]), length, chunks) from None
             if idletask is not None:
                 idletask()
+            sock.settimeout(max(min(deadline - time.monotonic(), slice_), 1e-6))
             continue
         except OSError as exc:
             raise error(SOCKET_DIED, bytes(view[:got]), length, chunks) from exc
@@ -66,7 +69,11 @@ def recvinto(
             raise emptypacket(PEER_CLOSED % (chunks, got), bytes(view[:got]), length, chunks)
         got += n
         chunks += 1
-        deadline = time.monotonic() + between
+        if idletask is not None:
+            deadline = time.monotonic() + between
+        elif chunks == 1:
+            sock.settimeout(max(between, 1e-6))
+            deadline = float("-inf")  # the socket's timeout now is the deadline
     return chunks
 
 
