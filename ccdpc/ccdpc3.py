@@ -102,16 +102,18 @@ class CCDPC3(Connection):
         return seq
 
     def _read_message(self, deadline: float) -> Message:
-        failures = 0
+        failures = 0  # resumes in a row that brought no frame at all
         while True:
             try:
-                message, answer = self.session.on_frame(self._next_frame(deadline))
+                frame = self._next_frame(deadline)
             except error as exc:
                 failures += 1
                 if not _link_lost(exc) or failures > self.resume_attempts:
                     raise
                 self._resume(deadline, exc)
                 continue
+            failures = 0
+            message, answer = self.session.on_frame(frame)
             if answer is not None:
                 self._write(answer)
             if message is not None:
@@ -123,6 +125,10 @@ class CCDPC3(Connection):
     def _is_reply_to(self, reply: Reply, seq: int) -> bool:
         if reply.seq == seq:
             return True
+        if reply.seq < seq:
+            # The late answer to a command that timed out (the session still delivers it),
+            # or to one sent with `send`: it waits for `receive`.
+            return False
         raise protocolerror(f"Reply to command {reply.seq} while awaiting command {seq}")
 
     def _require_link(self) -> None:

@@ -44,4 +44,6 @@ class NewCCDPC(Connection):
             return True
         if reply.seq == 0 and reply.status is Status.BUSY:
             raise error(f"The server refused the connection: {reply.text}")
+        if 0 < seq - reply.seq < 1 << 31:
+            return False  # the answer to a command sent with `send`: it waits for `receive`
         raise protocolerror(f"Reply to command {reply.seq} while awaiting command {seq}")

@@ -1,0 +1,100 @@
+"""What a generation's server side looks like to the connection that runs it.
+
+A handler is sans-IO: it is fed the bytes a client sent and hands `Outgoing` messages to its
+`LinkContext`; it never touches a socket. The link (`ccdpc.sim.link`) owns the socket, the threads
+and the faults. One handler class per generation, chosen from a table keyed by major version.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar, Protocol
+
+from .detector import Result
+
+if TYPE_CHECKING:
+    from .sessions import SessionTable
+
+__all__ = ["REFUSAL", "Handler", "LinkContext", "Outgoing", "Part"]
+
+#: The text of the refusal a second client gets (docs/protocol.md section 6).
+REFUSAL = "another client is connected"
+
+Part = bytes | bytearray | memoryview
+
+
+@dataclass
+class Outgoing:
+    """Messages to send back to back, each given in parts (a header, then a large payload
+    without copying it). Nothing else goes on the wire between the messages of one `Outgoing`."""
+
+    messages: Sequence[tuple[Part, ...]]
+    #: The first sending of the answer to a command: the reply faults act on it.
+    reply: bool = False
+    #: The greeting: the `drop-session` byte count starts after it.
+    greeting: bool = False
+    #: Close the connection (FIN) once these messages are sent.
+    close_after: bool = False
+
+    @property
+    def size(self) -> int:
+        return sum(len(part) for message in self.messages for part in message)
+
+
+class LinkContext(Protocol):
+    """What a handler may ask of the connection it serves."""
+
+    @property
+    def sessions(self) -> SessionTable:
+        """The generation 3 sessions of this server run."""
+
+    def send(self, out: Outgoing) -> None:
+        """Queue messages for sending (never blocks)."""
+
+    def command(self, payload: bytes, answer: Callable[[Result], None]) -> bool:
+        """Execute a command and call `answer` with its result, under the server's lock, so the
+        events it causes are queued after the reply. Returns False when a fault swallowed it
+        (not executed, not answered)."""
+
+    def set_event_sink(self, sink: Callable[[str], None]) -> None:
+        """Send the detector's events to `sink` from now on."""
+
+    def clear_event_sink(self, sink: Callable[[str], None]) -> None:
+        """Stop sending events to `sink` (if it is still the one)."""
+
+
+class Handler(ABC):
+    """The server side of one generation on one connection."""
+
+    #: Whether the server closes a connection that sent nothing for the idle timeout.
+    idle_close: ClassVar[bool] = False
+
+    def __init__(self, link: LinkContext) -> None:
+        self.link = link
+
+    @staticmethod
+    @abstractmethod
+    def refusal() -> bytes:
+        """The message a second client gets after the greeting, before it is closed."""
+
+    @staticmethod
+    @abstractmethod
+    def huge_header(first: bytes) -> bytes:
+        """A header like `first` (a reply's first message) announcing 64 MiB + 1 bytes."""
+
+    @staticmethod
+    def bad_crc(first: bytes) -> bytes:
+        """`first` with a wrong CRC (generation 3 only; the others have no CRC)."""
+        return first
+
+    def start(self) -> None:  # noqa: B027 - an optional hook
+        """This connection has become the controlling one (called under the server's lock)."""
+
+    @abstractmethod
+    def feed(self, data: bytes) -> None:
+        """Take bytes from the client (called under the server's lock)."""
+
+    def lost(self) -> None:  # noqa: B027 - an optional hook
+        """The connection is closed or closing (called under the server's lock)."""

@@ -1,0 +1,216 @@
+"""The driver against the simulator, every generation: the factory, commands, frames, events,
+tracing, the detector layer, and the one-client rule."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy
+import pytest
+
+import ccdpc
+from ccdpc import CCDPC, CommandError, Data, Detector, DetectorState, Event, Reply, Status
+from ccdpc.sim import Simulator, synthetic_frame
+
+StartSim = Callable[..., Simulator]
+CLASSES = {1: ccdpc.StandardCCDPC, 2: ccdpc.NewCCDPC, 3: ccdpc.CCDPC3}
+
+
+@pytest.fixture
+def start_sim() -> Iterator[StartSim]:
+    sims: list[Simulator] = []
+
+    def start(protocol: int, **options: Any) -> Simulator:
+        sim = Simulator(protocol=protocol, port=0, **options)
+        sims.append(sim)
+        sim.start()
+        return sim
+
+    yield start
+    for sim in sims:
+        sim.stop()
+
+
+@pytest.fixture(params=[1, 2, 3], ids=["gen1", "gen2", "gen3"])
+def generation(request: pytest.FixtureRequest) -> int:
+    value: int = request.param
+    return value
+
+
+def test_factory_returns_the_class_of_the_generation(start_sim: StartSim, generation: int) -> None:
+    sim = start_sim(generation)
+    with CCDPC(sim.hostname) as pc:
+        assert type(pc) is CLASSES[generation]
+        assert pc.protocol_version == generation
+        assert pc.server_version == f"{generation}.0"
+        assert pc.connected
+        model, serial, _version = pc.command("IDENT").split()
+        assert model == "KAPPACCD-SIM" and len(serial) == 6
+        assert pc.command("status") == "IDLE frames=0"
+        assert -70 < float(pc.command("TEMP")) < -50
+        assert pc.command("SHUTTER   OPEN") == "SHUTTER OPEN"
+        assert pc.command("shutter close") == "SHUTTER CLOSED"
+    assert not pc.connected
+
+
+def test_errors_leave_the_link_usable(start_sim: StartSim, generation: int) -> None:
+    sim = start_sim(generation)
+    with CCDPC(sim.hostname) as pc:
+        with pytest.raises(CommandError, match=r"^unknown command foo$"):
+            pc.command("foo bar")
+        with pytest.raises(CommandError, match=r"^bad argument"):
+            pc.command("EXPOSE -1")
+        with pytest.raises(CommandError, match=r"^bad argument"):
+            pc.command("EXPOSE 1 3")
+        with pytest.raises(CommandError, match=r"^no frame$"):
+            pc.command("READ")
+        assert pc.command("STATUS").startswith("IDLE")
+
+
+def test_busy_while_exposing_then_abort(start_sim: StartSim, generation: int) -> None:
+    sim = start_sim(generation)
+    with CCDPC(sim.hostname) as pc:
+        assert pc.command("EXPOSE 60 2") == "EXPOSING 60.000 2"
+        with pytest.raises(CommandError, match="exposing") as info:
+            pc.command("READ")
+        assert info.value.busy
+        assert pc.command("STATUS").startswith("EXPOSING ")
+        assert pc.command("ABORT") == "ABORTED"
+        assert pc.command("STATUS") == "IDLE frames=0"
+
+
+def test_acquire_gives_the_simulators_frame(start_sim: StartSim, generation: int) -> None:
+    sim = start_sim(generation, seed=5)
+    with CCDPC(sim.hostname) as pc:
+        detector = Detector(pc)
+        frames = [detector.acquire(0.01, binning) for binning in (2, 1, 2)]
+    for number, (frame, binning) in enumerate(zip(frames, (2, 1, 2), strict=True), start=1):
+        width, height = 1242 // binning, 1152 // binning
+        assert (frame.width, frame.height, frame.binning) == (width, height, binning)
+        assert isinstance(frame.pixels, numpy.ndarray) and frame.pixels.shape == (height, width)
+        expected = synthetic_frame(width, height, 5, number)
+        assert hashlib.sha256(frame.tobytes()).digest() == hashlib.sha256(expected).digest()
+
+
+def test_detector_status_temperature_and_wait(start_sim: StartSim, generation: int) -> None:
+    sim = start_sim(generation)
+    with CCDPC(sim.hostname) as pc:
+        detector = Detector(pc)
+        assert detector.ident().model == "KAPPACCD-SIM"
+        assert detector.status().state is DetectorState.IDLE
+        assert -70 < detector.temperature() < -50
+        detector.expose(0.2)
+        seen: list[DetectorState] = []
+        status = detector.wait(5, on_status=lambda s: seen.append(s.state))
+        assert status.state is DetectorState.IDLE and status.details == "frames=1"
+        assert DetectorState.EXPOSING in seen
+        detector.expose(30)
+        with pytest.raises(TimeoutError, match="still EXPOSING"):
+            detector.wait(0.1)
+        detector.abort()
+        assert detector.status().state is DetectorState.IDLE
+
+
+def test_events_arrive_in_order(start_sim: StartSim) -> None:
+    for generation in (2, 3):
+        sim = start_sim(generation)
+        with CCDPC(sim.hostname) as pc:
+            pc.command("EXPOSE 0 2")
+            texts = []
+            while "STATE IDLE" not in texts:
+                message = pc.receive(5)
+                assert isinstance(message, Event)
+                texts.append(message.text)
+            assert texts == ["STATE EXPOSING", "STATE READING", "FRAME 1 621 576", "STATE IDLE"]
+
+
+def test_send_and_receive_a_frame_raw(start_sim: StartSim, generation: int) -> None:
+    sim = start_sim(generation)
+    with CCDPC(sim.hostname) as pc:
+        Detector(pc).acquire(0, 2)
+        while pc.pending:
+            pc.receive(0)
+        seq = pc.send(b"READ")
+        reply = pc.receive(5)
+        assert reply == Reply("FRAME 621 576", Status.OK, seq)
+        data = pc.receive(5)
+        assert isinstance(data, Data) and len(data.payload) == 621 * 576 * 2
+
+
+def test_debugging_traces_to_a_file(start_sim: StartSim, generation: int) -> None:
+    sim = start_sim(generation)
+    out = io.StringIO()
+    with CCDPC(sim.hostname, out, debug=True) as pc:
+        assert isinstance(pc, ccdpc.DebuggingCCDPC) and isinstance(pc, CLASSES[generation])
+        pc.command("TEMP")
+        pc.trace = None
+        pc.command("TEMP")
+    lines = out.getvalue().splitlines()
+    sent = [line for line in lines if " > " in line]
+    assert any("54 45 4d 50" in line for line in sent)  # TEMP
+    assert len([line for line in sent if "54 45 4d 50" in line]) == 1  # tracing was switched off
+
+
+def test_second_client_is_refused(start_sim: StartSim, generation: int) -> None:
+    sim = start_sim(generation)
+    with CCDPC(sim.hostname) as first:
+        if generation == 3:
+            with pytest.raises(ccdpc.SessionLost, match="another client is connected"):
+                CCDPC(sim.hostname)
+        else:
+            second = CCDPC(sim.hostname)
+            with pytest.raises((CommandError, ccdpc.error), match="another client"):
+                second.command("IDENT")
+            second.close()
+        assert first.command("STATUS").startswith("IDLE")
+
+
+def test_two_threads_share_one_connection(start_sim: StartSim, generation: int) -> None:
+    sim = start_sim(generation)
+    failures: list[BaseException] = []
+    with CCDPC(sim.hostname) as pc:
+
+        def hammer() -> None:
+            try:
+                for _ in range(100):
+                    assert pc.command("STATUS").startswith("IDLE")
+                    assert float(pc.command("TEMP")) < 0
+            except BaseException as exc:  # re-raised below, in the test's thread
+                failures.append(exc)
+
+        threads = [threading.Thread(target=hammer) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+    assert not failures
+
+
+def test_gen3_close_ends_the_session(start_sim: StartSim) -> None:
+    sim = start_sim(3)
+    pc = CCDPC(sim.hostname)
+    assert isinstance(pc, ccdpc.CCDPC3) and pc.session_id != 0
+    pc.close()
+    with pytest.raises(ccdpc.error, match="is closed"):
+        pc.command("STATUS")
+    with CCDPC(sim.hostname) as again:  # the slot is free at once
+        assert again.command("STATUS").startswith("IDLE")
+
+
+def test_gen3_idle_link_is_kept_alive_by_pings(start_sim: StartSim) -> None:
+    sim = start_sim(3)
+    with CCDPC(sim.hostname) as pc:
+        assert isinstance(pc, ccdpc.CCDPC3)
+        pc.ping_interval = 0.05
+        start = time.monotonic()
+        with pytest.raises(ccdpc.timeout, match="select interrupted"):
+            pc.receive(0.3)
+        assert time.monotonic() - start < 2
+        assert pc.connected
+        assert pc.counters.packets_sent >= 3  # OPEN, and pings
+        assert pc.command("STATUS").startswith("IDLE")
