@@ -16,25 +16,27 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO
 
-import tango
+import tango  # type: ignore[import-untyped]
 
 __all__ = ["Child", "DeviceServer", "EmbeddedDatabase", "register_device", "wait_until"]
 
 _DB_LISTENING = re.compile(r"Database DS listening on: host=(\S+), port=(\d+)")
 
 
-def wait_until(condition: object, timeout: float, what: str, interval: float = 0.05) -> None:
+def wait_until(
+    condition: Callable[[], object], timeout: float, what: str, interval: float = 0.05
+) -> None:
     """Poll `condition()` until it is true; after `timeout` seconds raise `TimeoutError(what)`."""
     deadline = time.monotonic() + timeout
     last: BaseException | None = None
     while time.monotonic() < deadline:
         try:
-            if condition():  # type: ignore[operator]
+            if condition():
                 return
         except tango.DevFailed as exc:
             last = exc
