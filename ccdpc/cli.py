@@ -44,7 +44,7 @@ def probe(args: argparse.Namespace, out: TextIO) -> None:
         print(f"ident       {ident}", file=out)
         print(f"connect     {connect * 1000:.2f} ms", file=out)
         print(
-            f"latency     {statistics.median(times) * 1e6:.0f} us (median of {args.count})",
+            f"latency     {statistics.median(times) * 1e6:.0f} us (median of {args.count} STATUS)",
             file=out,
         )
 
