@@ -1,0 +1,150 @@
+"""Where received messages go: a command's reply to its waiter, everything else to the inbox.
+
+Replies come in command order, one per command (docs/protocol.md, section 2), in every generation:
+so a queue of the commands sent (`Ticket`) pairs each reply with its command without reading
+sequence numbers, which generation 1 lacks. The mailbox also keeps the PC's complaints (error
+replies, a STATUS of ERROR) for the device's ALARM state. Plain data, no threads, no sockets: the
+link calls it under its lock, and the tests call it directly.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import ccdpc
+
+__all__ = ["INBOX_BYTES", "INBOX_MESSAGES", "Mailbox", "Ticket", "payload_of"]
+
+#: Bounds of the inbox: messages nobody fetches must not eat the server's memory.
+INBOX_MESSAGES = 1024
+INBOX_BYTES = 256 * 1024 * 1024
+
+
+@dataclass
+class Ticket:
+    """A command sent (or about to be), awaiting its reply.
+
+    `text` is the command's start, upper case, for messages. While `waited_for`, the reply is kept
+    here for the caller; otherwise it goes to the inbox (`Send`, or a caller that gave up).
+    """
+
+    text: str
+    waited_for: bool
+    sent: float = 0.0
+    seq: int = 0
+    reply: ccdpc.Reply | None = None
+    error: BaseException | None = None
+
+    @property
+    def settled(self) -> bool:
+        """True once the reply came or the command failed."""
+        return self.reply is not None or self.error is not None
+
+
+def payload_of(message: ccdpc.Message) -> bytes | bytearray:
+    """A message's bytes: reply and event text as ASCII, data as is (not copied).
+
+    An error or busy reply raises `ccdpc.CommandError`, so the PC's "no" is not taken for data.
+    """
+    if isinstance(message, ccdpc.Data):
+        return message.payload
+    if isinstance(message, ccdpc.Reply) and not message.ok:
+        raise ccdpc.CommandError(message.text, busy=message.status is ccdpc.Status.BUSY)
+    return message.text.encode("ascii")
+
+
+class Mailbox:
+    """The commands awaiting replies, the inbox, and the PC's complaints. Not thread-safe."""
+
+    def __init__(self, max_messages: int = INBOX_MESSAGES, max_bytes: int = INBOX_BYTES) -> None:
+        self.max_messages = max_messages
+        self.max_bytes = max_bytes
+        self.tickets: deque[Ticket] = deque()
+        self._inbox: deque[ccdpc.Message] = deque()
+        self._bytes = 0
+        self._reply_alarm = ""
+        self._status_alarm = ""
+
+    @property
+    def pending(self) -> int:
+        """Messages in the inbox."""
+        return len(self._inbox)
+
+    @property
+    def alarm(self) -> str:
+        """The PC's last complaint, in words; "" when its last reply and last STATUS were fine."""
+        return self._reply_alarm or self._status_alarm
+
+    def sent(self, ticket: Ticket, seq: int, now: float) -> None:
+        """`ticket`'s command is on the wire, numbered `seq` by the driver (0 in generation 1)."""
+        ticket.sent, ticket.seq = now, seq
+        self.tickets.append(ticket)
+
+    def route(self, message: ccdpc.Message) -> list[str]:
+        """File a message; return the complaints it carries (error and busy replies, drops).
+
+        A busy reply to no command (none awaits one, or it carries another sequence number: 0 in
+        generation 2) is the PC refusing this client (docs/protocol.md, section 6): it raises
+        `ccdpc.CommandError` with ``busy`` set, as the driver's own refusal does.
+        """
+        if not isinstance(message, ccdpc.Reply):
+            return self._deliver(message)
+        first = self.tickets[0] if self.tickets else None
+        if message.status is ccdpc.Status.BUSY and (first is None or first.seq != message.seq):
+            raise ccdpc.CommandError(f"The PC refused this client: {message.text}", busy=True)
+        ticket = self.tickets.popleft() if self.tickets else None
+        complaints = self._judge(ticket.text if ticket is not None else "?", message)
+        if ticket is not None and ticket.waited_for:
+            ticket.reply = message
+            return complaints
+        return complaints + self._deliver(message)
+
+    def pop(self) -> ccdpc.Message | None:
+        """The oldest message of the inbox, or None."""
+        if not self._inbox:
+            return None
+        message = self._inbox.popleft()
+        self._bytes -= _size(message)
+        return message
+
+    def overdue(self, now: float, limit: float) -> Ticket | None:
+        """The oldest unanswered command if it was sent more than `limit` seconds ago."""
+        oldest = self.tickets[0] if self.tickets else None
+        return oldest if oldest is not None and now - oldest.sent > limit else None
+
+    def fail_all(self, error: BaseException) -> None:
+        """The connection is gone: no reply will come to the commands awaiting one."""
+        for ticket in self.tickets:
+            ticket.error = error
+        self.tickets.clear()
+
+    def clear_alarms(self) -> None:
+        """A new connection: complaints about the old one no longer hold."""
+        self._reply_alarm = self._status_alarm = ""
+
+    def _judge(self, command: str, reply: ccdpc.Reply) -> list[str]:
+        if reply.ok:
+            self._reply_alarm = ""
+            if command.split()[:1] == ["STATUS"]:
+                failing = reply.text.split()[:1] == ["ERROR"]
+                self._status_alarm = f"The PC reports {reply.text!r}." if failing else ""
+            return []
+        if reply.status is ccdpc.Status.BUSY:
+            return [f"Busy reply to {command!r}: {reply.text}"]
+        self._reply_alarm = f"The PC answered {command!r} with {reply.text!r}."
+        return [f"Error reply to {command!r}: {reply.text}"]
+
+    def _deliver(self, message: ccdpc.Message) -> list[str]:
+        self._inbox.append(message)
+        self._bytes += _size(message)
+        dropped = []
+        while len(self._inbox) > self.max_messages or self._bytes > self.max_bytes:
+            old = self._inbox.popleft()
+            self._bytes -= _size(old)
+            dropped.append(f"Receive queue full: dropped {old!r}")
+        return dropped
+
+
+def _size(message: ccdpc.Message) -> int:
+    return len(message.payload) if isinstance(message, ccdpc.Data) else len(message.text)

@@ -1,0 +1,127 @@
+"""Tango State/Status from the link's snapshot, and the change events pushed from code.
+
+One thread per device, registered with omniORB, does all the pushing: the link's worker only
+wakes it (it never calls into Tango, so a slow event consumer cannot stall the wire). Values
+are pushed when they change; counters at most every `COUNTER_PERIOD`, so a 2.86 MB transfer does
+not turn into an event storm. Clients (taurus, Sardana) subscribe and need no polling.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+import tango  # type: ignore[import-untyped]
+from tango import DevState
+
+from .link import Link
+from .state import LinkState, Snapshot
+
+__all__ = ["COUNTERS", "COUNTER_PERIOD", "EVENTS", "Publisher", "tango_state"]
+
+#: Counter events are pushed at most this often (seconds): 5 Hz.
+COUNTER_PERIOD = 0.2
+#: The publisher looks at the link at least this often (seconds), and at once when woken.
+PERIOD = 0.1
+#: Attributes whose change events are pushed from code: at once, and rate-limited.
+EVENTS = ("State", "Status", "ConnectionState", "PendingPackets", "LastError", "Errors")
+COUNTERS = ("BytesSent", "BytesReceived", "PacketsSent", "PacketsReceived", "Reconnects")
+
+_STATES = {
+    LinkState.DISCONNECTED: DevState.OFF,
+    LinkState.CONNECTING: DevState.INIT,
+    LinkState.CONNECTED: DevState.ON,
+    LinkState.BUSY: DevState.RUNNING,
+    LinkState.FAULT: DevState.FAULT,
+}
+
+
+def tango_state(snap: Snapshot) -> tuple[Any, str]:
+    """The device's State and Status: the link's state, ALARM if the PC complains, and why."""
+    state, text = _STATES[snap.state], snap.text
+    if state is DevState.ON and snap.alarm:
+        state, text = DevState.ALARM, f"{text} {snap.alarm}"
+    if snap.last_error:
+        text += f"\nLast error: {snap.last_error}"
+    return state, text
+
+
+class Publisher:
+    """Pushes the change events of `device` (a `tango.server.Device`) for the state of `link`."""
+
+    def __init__(self, device: Any, link: Link) -> None:
+        self._device = device
+        self._link = link
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._published: dict[str, object] = {}
+        self._counters_due = 0.0
+        self._thread = threading.Thread(target=self._run, name="ccdpc-events", daemon=True)
+
+    def start(self) -> None:
+        """Start pushing."""
+        self._thread.start()
+
+    def wake(self) -> None:
+        """Something changed: look now (the link's listener; any thread, returns at once)."""
+        self._wake.set()
+
+    def stop(self, timeout: float = 1.0) -> None:
+        """Stop pushing, within `timeout` seconds."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        with tango.EnsureOmniThread():  # a thread that calls into Tango must be known to omniORB
+            while not self._stop.is_set():
+                self._wake.wait(PERIOD)
+                self._wake.clear()
+                try:
+                    self._log_notices()
+                    self._publish()
+                except tango.DevFailed as exc:
+                    self._device.error_stream(f"Cannot push events: {exc.args[0].desc}")
+
+    def _log_notices(self) -> None:
+        device, notices = self._device, self._link.notices
+        while notices:
+            level, text = notices.popleft()
+            if level >= logging.ERROR:
+                device.error_stream(text)
+            elif level >= logging.WARNING:
+                device.warn_stream(text)
+            else:
+                device.info_stream(text)
+
+    def _publish(self) -> None:
+        snap = self._link.snapshot()
+        state, status = tango_state(snap)
+        self._device.set_state(state)
+        self._device.set_status(status)
+        values: dict[str, object] = {
+            "State": state,
+            "Status": status,
+            "ConnectionState": snap.state,
+            "PendingPackets": snap.pending,
+            "LastError": snap.last_error,
+            "Errors": snap.errors,
+        }
+        now = time.monotonic()
+        if now >= self._counters_due:
+            self._counters_due = now + COUNTER_PERIOD
+            c = snap.counters
+            values.update(
+                BytesSent=c.bytes_sent,
+                BytesReceived=c.bytes_received,
+                PacketsSent=c.packets_sent,
+                PacketsReceived=c.packets_received,
+                Reconnects=c.reconnects,
+            )
+        for name, value in values.items():
+            if self._published.get(name) != value:
+                self._published[name] = value
+                self._device.push_change_event(name, value)

@@ -1,0 +1,216 @@
+"""The device against a misbehaving control PC: hung, garbled, killed, taken by another client.
+
+Whatever the peer does, every command answers within the client's 3 s timeout, the server stays
+up, and State and Status say what happened.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+import tango  # type: ignore[import-untyped]
+from tango import DevState
+
+import ccdpc
+from ccdpc.sim import Simulator
+
+from .conftest import wait_until
+from .devices import device_server, reason
+
+CLIENT_TIMEOUT = 3.0
+
+
+@contextmanager
+def pc_with(
+    protocol: int, faults: list[str], **properties: Any
+) -> Iterator[tuple[Simulator, tango.DeviceProxy]]:
+    """A simulator with these faults, and a device on it (AutoConnect false unless given)."""
+    properties.setdefault("AutoConnect", False)
+    with (
+        Simulator(protocol=protocol, faults=faults) as sim,
+        device_server({"Host": sim.hostname, **properties}) as dev,
+    ):
+        yield sim, dev
+
+
+def timed_failure(call: Callable[[], object]) -> tuple[str, float]:
+    """Run a call that must fail; return its reason and how long it took."""
+    start = time.monotonic()
+    with pytest.raises(tango.DevFailed) as exc:
+        call()
+    return reason(exc), time.monotonic() - start
+
+
+def test_stall_first(protocol: int) -> None:
+    with pc_with(protocol, ["stall-first"], FirstPacketTimeout=1.0) as (_, dev):
+        dev.Connect()
+        dev.Send(b"IDENT")  # sent: the PC will never answer
+        wait_until(lambda: dev.State() == DevState.RUNNING, 1, "RUNNING while awaiting a reply")
+        assert "awaiting the reply to 'IDENT'" in dev.Status()
+        why, took = timed_failure(lambda: dev.Receive(0))
+        assert (why, took < 0.5) == ("CCDPC_Timeout", True)  # the wait is elsewhere
+        why, took = timed_failure(lambda: dev.Command("TEMP"))
+        assert why == "CCDPC_Timeout"
+        assert took < CLIENT_TIMEOUT
+        wait_until(lambda: dev.State() == DevState.FAULT, 2, "FAULT once FirstPacketTimeout passed")
+        assert "No reply to 'IDENT' within 1 s" in dev.Status()
+        assert "No reply to 'IDENT'" in dev.LastError
+        why, took = timed_failure(lambda: dev.Command("IDENT"))
+        assert (why, took < 0.5) == ("CCDPC_NotConnected", True)
+
+
+def test_stall_mid(protocol: int) -> None:
+    with pc_with(protocol, ["stall-mid"], PacketTimeout=1.5) as (_, dev):
+        dev.Connect()
+        dev.Send(b"IDENT")  # half the reply comes, then nothing
+        wait_until(lambda: dev.State() == DevState.RUNNING, 1, "RUNNING during the stall")
+        for call in (lambda: dev.Command("TEMP"), lambda: dev.Send(b"TEMP")):
+            why, took = timed_failure(call)
+            assert why in ("CCDPC_Timeout", "CCDPC_Busy", "CCDPC_NotConnected")
+            assert took < CLIENT_TIMEOUT
+        wait_until(lambda: dev.State() == DevState.FAULT, 2, "FAULT once PacketTimeout passed")
+        assert "Incomplete packet received" in dev.Status()
+        assert dev.ConnectionState == 4
+
+
+def test_stall_mid_while_commands_wait() -> None:
+    # The same link code serves every generation: one is enough for this slow test.
+    with pc_with(2, ["stall-mid"], PacketTimeout=4.5) as (_, dev):
+        dev.Connect()
+        why, took = timed_failure(lambda: dev.Command("IDENT"))
+        assert why == "CCDPC_Timeout"
+        assert 1.5 < took < CLIENT_TIMEOUT
+        why, took = timed_failure(lambda: dev.Command("TEMP"))  # the worker is stuck: not sent
+        assert why == "CCDPC_Busy"
+        assert took < CLIENT_TIMEOUT
+        assert dev.State() == DevState.RUNNING
+        dev.Disconnect()  # closes the connection under the stuck transfer
+        wait_until(lambda: dev.State() == DevState.OFF, 2, "OFF after Disconnect")
+
+
+def test_simulator_killed_and_restarted(protocol: int) -> None:
+    with pc_with(protocol, [], AutoConnect=True) as (sim, dev):
+        wait_until(lambda: dev.State() == DevState.ON, what="ON")
+        sim.stop()
+        wait_until(lambda: dev.State() == DevState.FAULT, what="FAULT once the PC is gone")
+        assert "lost" in dev.Status()
+        why, took = timed_failure(lambda: dev.Command("IDENT"))
+        assert (why, took < 0.5) == ("CCDPC_NotConnected", True)
+        sim.start()  # the same port
+        wait_until(lambda: dev.State() == DevState.ON, 10, "ON again, by AutoConnect")
+        assert dev.Reconnects >= 1
+        assert dev.Command("IDENT").startswith("KAPPACCD-SIM ")
+
+
+def test_restart_seen_by_event_subscribers(protocol: int) -> None:
+    with pc_with(protocol, [], AutoConnect=True) as (sim, dev):
+        wait_until(lambda: dev.State() == DevState.ON, what="ON")
+        states: list[object] = []
+        event_id = dev.subscribe_event(
+            "State",
+            tango.EventType.CHANGE_EVENT,
+            lambda event: states.append(None if event.err else event.attr_value.value),
+        )
+        try:
+            sim.restart()
+            wait_until(lambda: states[-1:] == [DevState.ON] and DevState.FAULT in states, 10)
+        finally:
+            dev.unsubscribe_event(event_id)
+        assert dev.Reconnects == 1
+
+
+def test_silent_peer(protocol: int) -> None:
+    with pc_with(protocol, ["silent"], ConnectTimeout=1.0) as (_, dev):
+        assert dev.State() == DevState.OFF
+        why, took = timed_failure(dev.Connect)
+        assert why == "CCDPC_Timeout"
+        assert took < CLIENT_TIMEOUT
+        assert dev.State() == DevState.FAULT
+        assert "timeout" in dev.LastError
+
+
+def test_wrong_version(protocol: int) -> None:
+    with pc_with(protocol, ["wrong-version"]) as (_, dev):
+        why, _ = timed_failure(dev.Connect)
+        assert why == "CCDPC_ProtocolError"
+        assert dev.State() == DevState.FAULT
+        assert "CCDPC/9" in dev.Status()
+
+
+@pytest.mark.parametrize("fault", ["garbage", "huge-length"])
+def test_protocol_violation(protocol: int, fault: str) -> None:
+    with pc_with(protocol, [fault]) as (_, dev):
+        dev.Connect()
+        why, took = timed_failure(lambda: dev.Command("IDENT"))
+        assert why == "CCDPC_ProtocolError"
+        assert took < CLIENT_TIMEOUT
+        assert dev.State() == DevState.FAULT
+        assert "protocolerror" in dev.Status()
+
+
+def test_connection_closed_under_a_reply(protocol: int) -> None:
+    with pc_with(protocol, ["close-mid"]) as (_, dev):
+        dev.Connect()
+        if protocol == 3:  # the session resumes and the reply is sent again, whole
+            assert dev.Command("IDENT").startswith("KAPPACCD-SIM ")
+            assert dev.Reconnects == 1
+            assert dev.State() == DevState.ON
+            return
+        why, took = timed_failure(lambda: dev.Command("IDENT"))
+        assert why == "CCDPC_EmptyPacket"
+        assert took < CLIENT_TIMEOUT
+        assert dev.State() == DevState.FAULT
+
+
+def test_connection_reset_at_every_command(protocol: int) -> None:
+    with pc_with(protocol, ["reset"]) as (_, dev):
+        dev.Connect()
+        why, took = timed_failure(lambda: dev.Command("IDENT"))
+        assert why == "CCDPC_Error"  # generation 3 too: its resumes are reset as well
+        assert took < CLIENT_TIMEOUT
+        assert dev.State() == DevState.FAULT
+        assert "Socket died on us." in dev.Status()
+
+
+def test_bad_crc() -> None:
+    with pc_with(3, ["bad-crc"]) as (_, dev):
+        dev.Connect()
+        why, _ = timed_failure(lambda: dev.Command("IDENT"))
+        assert why == "CCDPC_ProtocolError"
+        assert dev.State() == DevState.FAULT
+
+
+def test_dropped_session_resumes() -> None:
+    with (
+        Simulator(protocol=3, faults=["drop-session"], drop_after=200) as sim,
+        device_server({"Host": sim.hostname}) as dev,
+    ):
+        wait_until(lambda: dev.State() == DevState.ON, what="ON")
+        for _ in range(5):
+            assert dev.Command("IDENT").startswith("KAPPACCD-SIM ")
+        assert dev.Reconnects >= 1
+        assert dev.State() == DevState.ON
+
+
+def test_another_client_holds_the_pc(protocol: int) -> None:
+    with pc_with(protocol, []) as (sim, dev), ccdpc.CCDPC(sim.hostname):
+        if protocol == 3:  # refused when opening the session
+            why, _ = timed_failure(dev.Connect)
+            assert why == "CCDPC_Error"
+        else:  # greeted, then refused
+            dev.Connect()
+        wait_until(lambda: dev.State() == DevState.FAULT, what="FAULT: refused")
+        assert "another client is connected" in dev.Status()
+
+
+def test_another_client_refusal_answers_a_command() -> None:
+    with pc_with(2, []) as (sim, dev), ccdpc.CCDPC(sim.hostname):
+        dev.Connect()
+        why, _ = timed_failure(lambda: dev.Command("IDENT"))  # sent before the refusal came
+        assert why == "CCDPC_Busy"
+        wait_until(lambda: dev.State() == DevState.FAULT, what="FAULT: refused")
+        assert "refused this client: another client is connected" in dev.Status()

@@ -1,0 +1,239 @@
+"""The link alone, against the simulator: no tango, real TCP on port 0, every wait bounded."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+import ccdpc
+from ccdpc.sim import Simulator
+from tango_server.link import Link
+from tango_server.settings import Settings
+from tango_server.state import LinkBusy, LinkState, NotConnected, WaitTimeout
+
+from .conftest import wait_until
+
+StartSim = Callable[..., Simulator]
+
+
+@pytest.fixture
+def make_link() -> Iterator[Callable[..., Link]]:
+    """``make_link(sim, **settings)``: a started link (AutoConnect false unless given)."""
+    links: list[Link] = []
+
+    def make(sim: Simulator, **options: Any) -> Link:
+        options.setdefault("auto_connect", False)
+        link = Link(Settings(sim.host, sim.port, **options))
+        links.append(link)
+        link.start()
+        return link
+
+    yield make
+    for link in links:
+        link.shutdown()
+
+
+def state(link: Link) -> LinkState:
+    return link.snapshot().state
+
+
+def test_talks_every_generation(
+    start_sim: StartSim, make_link: Callable[..., Link], protocol: int
+) -> None:
+    sim = start_sim(protocol)
+    link = make_link(sim)
+    assert state(link) is LinkState.DISCONNECTED
+    link.connect(2)
+    snap = link.snapshot()
+    assert (snap.state, snap.protocol_version, snap.server_version) == (
+        LinkState.CONNECTED,
+        protocol,
+        f"{protocol}.0",
+    )
+    assert snap.protocol_class == ("StandardCCDPC", "NewCCDPC", "CCDPC3")[protocol - 1]
+    assert link.command(b"IDENT", 2).text.startswith("KAPPACCD-SIM ")
+    link.send(b"TEMP", 2)
+    reply = link.receive(2)
+    assert isinstance(reply, ccdpc.Reply)
+    assert float(reply.text) < 0
+    snap = link.snapshot()
+    assert snap.counters.packets_sent >= 2
+    assert snap.counters.packets_received >= 2
+    assert snap.pending == 0
+
+
+def test_error_reply_raises_and_is_an_alarm(
+    start_sim: StartSim, make_link: Callable[..., Link]
+) -> None:
+    link = make_link(start_sim(2))
+    link.connect(2)
+    with pytest.raises(ccdpc.CommandError, match="unknown command FROB"):
+        link.command(b"FROB", 2)
+    snap = link.snapshot()
+    assert (snap.state, snap.errors) == (LinkState.CONNECTED, 1)
+    assert "FROB" in snap.alarm
+    assert "FROB" in snap.last_error
+
+
+def test_receive_timeout_loses_nothing(
+    start_sim: StartSim, make_link: Callable[..., Link], protocol: int
+) -> None:
+    sim = start_sim(protocol, faults=["trickle"], trickle_delay=0.002)
+    link = make_link(sim)
+    link.connect(2)
+    link.send(b"IDENT", 2)
+    with pytest.raises(WaitTimeout):
+        link.receive(0.01)  # the reply is on its way, byte by byte
+    reply = link.receive(2)
+    assert isinstance(reply, ccdpc.Reply)
+    assert reply.text.startswith("KAPPACCD-SIM ")
+    sim.set_faults([])
+    assert link.command(b"TEMP", 2).text
+
+
+def test_late_reply_goes_to_the_inbox(start_sim: StartSim, make_link: Callable[..., Link]) -> None:
+    sim = start_sim(2, faults=["trickle"], trickle_delay=0.01)  # 37 bytes: 0.37 s
+    link = make_link(sim)
+    link.connect(2)
+    with pytest.raises(WaitTimeout, match="queued for Receive"):
+        link.command(b"IDENT", 0.15)
+    reply = link.receive(2)
+    assert isinstance(reply, ccdpc.Reply)
+    assert reply.text.startswith("KAPPACCD-SIM ")
+
+
+def test_not_connected(start_sim: StartSim, make_link: Callable[..., Link]) -> None:
+    link = make_link(start_sim(2))
+    for call in (lambda: link.send(b"IDENT", 1), lambda: link.command(b"IDENT", 1)):
+        with pytest.raises(NotConnected, match="use Connect"):
+            call()
+    with pytest.raises(NotConnected):
+        link.receive(1)
+    with pytest.raises(ValueError, match="Empty"):
+        link.send(b"", 1)
+
+
+def test_messages_received_before_a_loss_are_kept(
+    start_sim: StartSim, make_link: Callable[..., Link]
+) -> None:
+    sim = start_sim(2)
+    link = make_link(sim)
+    link.connect(2)
+    link.send(b"IDENT", 2)
+    wait_until(lambda: link.snapshot().pending == 1)
+    sim.stop()
+    wait_until(lambda: state(link) is LinkState.FAULT)
+    assert isinstance(link.receive(0), ccdpc.Reply)
+    with pytest.raises(NotConnected):
+        link.receive(0)
+
+
+def test_connect_failure_and_backoff(start_sim: StartSim, make_link: Callable[..., Link]) -> None:
+    sim = start_sim(2)
+    sim.stop()  # a free port, for now
+    link = make_link(sim, auto_connect=True)
+    wait_until(lambda: link.snapshot().errors >= 2, what="two attempts")
+    snap = link.snapshot()
+    assert snap.state in (LinkState.FAULT, LinkState.CONNECTING)
+    assert "refused" in snap.last_error
+    with pytest.raises(ccdpc.error):
+        link.connect(2)  # an attempt now, not at the next back-off
+    sim.start()
+    wait_until(lambda: state(link) is LinkState.CONNECTED, 10, "connected by AutoConnect")
+    assert link.snapshot().counters.reconnects == 0  # the first connection
+
+
+def test_lost_link_reconnects_and_counters_add_up(
+    start_sim: StartSim, make_link: Callable[..., Link], protocol: int
+) -> None:
+    sim = start_sim(protocol)
+    link = make_link(sim, auto_connect=True)
+    wait_until(lambda: state(link) is LinkState.CONNECTED)
+    link.command(b"IDENT", 2)
+    before = link.snapshot().counters
+    sim.restart()
+    wait_until(lambda: link.snapshot().counters.reconnects >= 1, 10, "reconnected")
+    wait_until(lambda: state(link) is LinkState.CONNECTED)
+    link.command(b"IDENT", 2)
+    after = link.snapshot().counters
+    assert after.packets_sent > before.packets_sent
+    assert after.bytes_received > before.bytes_received
+
+
+def test_hung_peer_is_a_fault(start_sim: StartSim, make_link: Callable[..., Link]) -> None:
+    link = make_link(start_sim(2, faults=["stall-first"]), first_packet_timeout=0.5)
+    link.connect(2)
+    link.send(b"IDENT", 1)
+    wait_until(lambda: state(link) is LinkState.BUSY, 1)
+    assert "awaiting the reply to 'IDENT'" in link.snapshot().text
+    with pytest.raises(ccdpc.timeout, match=r"No reply to 'IDENT' within 0\.5 s"):
+        link.command(b"TEMP", 2)
+    assert state(link) is LinkState.FAULT
+
+
+def test_stalled_transfer(
+    start_sim: StartSim, make_link: Callable[..., Link], protocol: int
+) -> None:
+    link = make_link(start_sim(protocol, faults=["stall-mid"]), packet_timeout=1.0)
+    link.connect(2)
+    with pytest.raises(WaitTimeout, match="No reply to 'IDENT'"):
+        link.command(b"IDENT", 0.3)
+    assert state(link) is LinkState.BUSY
+    start = time.monotonic()
+    with pytest.raises(LinkBusy, match="nothing sent"):
+        link.send(b"TEMP", 0.3)  # the worker is stuck in the transfer
+    assert time.monotonic() - start < 0.5
+    wait_until(lambda: state(link) is LinkState.FAULT, 2, "FAULT after the packet timeout")
+    assert "Incomplete packet received" in link.snapshot().text
+
+
+def test_disconnect_under_a_stuck_transfer(
+    start_sim: StartSim, make_link: Callable[..., Link]
+) -> None:
+    link = make_link(start_sim(2, faults=["stall-mid"]), packet_timeout=5.0)
+    link.connect(2)
+    link.send(b"IDENT", 1)
+    wait_until(lambda: state(link) is LinkState.BUSY, 1)
+    start = time.monotonic()
+    link.disconnect(0.3)
+    wait_until(lambda: state(link) is LinkState.DISCONNECTED, 1)
+    assert time.monotonic() - start < 1.0
+
+
+def test_refused_by_a_busy_pc(
+    start_sim: StartSim, make_link: Callable[..., Link], protocol: int
+) -> None:
+    sim = start_sim(protocol)
+    with ccdpc.CCDPC(sim.hostname):
+        link = make_link(sim)
+        if protocol == 3:
+            with pytest.raises(ccdpc.SessionLost):
+                link.connect(2)
+        else:
+            link.connect(2)
+        wait_until(lambda: state(link) is LinkState.FAULT)
+        assert "another client is connected" in link.snapshot().text
+
+
+def test_listener_tracing_and_shutdown(start_sim: StartSim) -> None:
+    sim = start_sim(3)
+    changes = threading.Semaphore(0)
+    link = Link(Settings(sim.host, sim.port, debug=True), listener=changes.release)
+    link.start()
+    try:
+        wait_until(lambda: state(link) is LinkState.CONNECTED)
+        assert changes.acquire(timeout=1)
+        lines = link.trace_lines()
+        assert any(" > " in line for line in lines)  # the OPEN, traced by the driver's tracer
+        link.tracing = False
+        link.command(b"IDENT", 2)
+        assert link.trace_lines() == lines
+    finally:
+        start = time.monotonic()
+        link.shutdown()
+        assert time.monotonic() - start < 1
+    wait_until(lambda: not sim.connected, 2, "the simulator sees the client leave")

@@ -1,0 +1,115 @@
+"""Routing replies to their commands, the inbox, and the PC's complaints. No sockets, no threads."""
+
+from __future__ import annotations
+
+import pytest
+
+import ccdpc
+from ccdpc import Data, Event, Reply, Status
+from tango_server.mailbox import Mailbox, Ticket, payload_of
+
+
+def sent(box: Mailbox, text: str, waited_for: bool = True, seq: int = 0) -> Ticket:
+    ticket = Ticket(text, waited_for)
+    box.sent(ticket, seq, now=10.0)
+    return ticket
+
+
+def test_replies_pair_with_commands_in_order() -> None:
+    box = Mailbox()
+    first, second = sent(box, "IDENT"), sent(box, "TEMP", waited_for=False)
+    box.route(Event("STATE IDLE"))
+    box.route(Reply("KAPPACCD-SIM 1 2"))
+    box.route(Reply("-60.0"))
+    assert first.reply == Reply("KAPPACCD-SIM 1 2")
+    assert second.reply is None  # nobody waits: to the inbox, after the event
+    assert [box.pop(), box.pop(), box.pop()] == [Event("STATE IDLE"), Reply("-60.0"), None]
+
+
+def test_data_goes_to_the_inbox() -> None:
+    box = Mailbox()
+    read = sent(box, "READ")
+    box.route(Reply("FRAME 1 1"))
+    box.route(Data(bytearray(b"\x01\x02")))
+    assert read.reply == Reply("FRAME 1 1")
+    assert box.pending == 1
+    assert payload_of(box.pop()) == b"\x01\x02"  # type: ignore[arg-type]
+
+
+def test_unsolicited_busy_reply_is_a_refusal() -> None:
+    with pytest.raises(ccdpc.CommandError, match="another client") as exc:
+        Mailbox().route(Reply("another client is connected", Status.BUSY))
+    assert exc.value.busy
+
+
+def test_busy_reply_of_another_sequence_is_a_refusal() -> None:
+    box = Mailbox()
+    ident = sent(box, "IDENT", seq=1)
+    with pytest.raises(ccdpc.CommandError):
+        box.route(Reply("another client is connected", Status.BUSY, seq=0))
+    box.route(Reply("busy exposing", Status.BUSY, seq=1))
+    assert ident.reply is not None
+    assert ident.reply.status is Status.BUSY
+
+
+def test_error_reply_is_an_alarm_until_a_good_reply() -> None:
+    box = Mailbox()
+    sent(box, "FROB")
+    assert box.route(Reply("unknown command FROB", Status.ERROR)) == [
+        "Error reply to 'FROB': unknown command FROB"
+    ]
+    assert "FROB" in box.alarm
+    sent(box, "IDENT")
+    box.route(Reply("x"))
+    assert box.alarm == ""
+
+
+def test_status_error_is_an_alarm_until_status_is_fine() -> None:
+    box = Mailbox()
+    sent(box, "STATUS")
+    box.route(Reply("ERROR cooling lost"))
+    assert "cooling lost" in box.alarm
+    sent(box, "IDENT")
+    box.route(Reply("x"))
+    assert "cooling lost" in box.alarm  # another command's success says nothing of the PC
+    sent(box, "STATUS")
+    box.route(Reply("IDLE frames=0"))
+    assert box.alarm == ""
+    sent(box, "STATUS")
+    box.route(Reply("ERROR again"))
+    box.clear_alarms()
+    assert box.alarm == ""
+
+
+def test_busy_reply_is_no_alarm() -> None:
+    box = Mailbox()
+    sent(box, "READ")
+    assert box.route(Reply("reading", Status.BUSY)) == ["Busy reply to 'READ': reading"]
+    assert box.alarm == ""
+
+
+def test_overdue_and_fail_all() -> None:
+    box = Mailbox()
+    ticket = sent(box, "IDENT")
+    assert box.overdue(now=10.5, limit=1.0) is None
+    assert box.overdue(now=11.5, limit=1.0) is ticket
+    lost = ccdpc.emptypacket("gone")
+    box.fail_all(lost)
+    assert (ticket.error, ticket.settled, box.overdue(now=99.0, limit=1.0)) == (lost, True, None)
+
+
+def test_inbox_is_bounded() -> None:
+    box = Mailbox(max_messages=2, max_bytes=10)
+    assert box.route(Event("a")) == []
+    box.route(Event("b"))
+    assert box.route(Event("c")) == ["Receive queue full: dropped Event(text='a', seq=0)"]
+    assert box.route(Data(bytearray(9))) == ["Receive queue full: dropped Event(text='b', seq=0)"]
+    assert [box.pop(), box.pop()] == [Event("c"), Data(bytearray(9))]
+
+
+def test_payload_of() -> None:
+    assert payload_of(Event("STATE IDLE")) == b"STATE IDLE"
+    assert payload_of(Reply("ok")) == b"ok"
+    with pytest.raises(ccdpc.CommandError) as exc:
+        payload_of(Reply("no frame", Status.ERROR))
+    assert not exc.value.busy
