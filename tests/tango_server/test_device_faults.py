@@ -167,13 +167,21 @@ def test_connection_closed_under_a_reply(protocol: int) -> None:
 
 
 def test_connection_reset_at_every_command(protocol: int) -> None:
-    with pc_with(protocol, ["reset"]) as (_, dev):
+    with pc_with(protocol, ["reset"]) as (sim, dev):
         dev.Connect()
         why, took = timed_failure(lambda: dev.Command("IDENT"))
-        assert why == "CCDPC_Error"  # generation 3 too: its resumes are reset as well
         assert took < CLIENT_TIMEOUT
-        assert dev.State() == DevState.FAULT
-        assert "Socket died on us." in dev.Status()
+        if protocol == 3:
+            # Its resumes are reset as well; on a loaded machine the attempts may outlast the
+            # command's 2 s, which then says so while the link goes on failing in the background.
+            # Which error ends the last resume (the reset, or its deadline) is a race.
+            assert why in ("CCDPC_Error", "CCDPC_Timeout")
+            wait_until(lambda: dev.State() == DevState.FAULT, what="FAULT after the resumes")
+            assert f"Link to {sim.hostname} lost: " in dev.Status()
+        else:
+            assert why == "CCDPC_Error"
+            assert dev.State() == DevState.FAULT
+            assert "Socket died on us." in dev.Status()
 
 
 def test_bad_crc() -> None:
