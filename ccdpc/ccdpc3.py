@@ -28,9 +28,12 @@ def _link_lost(exc: error) -> bool:
 class CCDPC3(Connection):
     """Generation 3: a session over TCP that survives dropped connections.
 
-    When the connection is lost during an operation, the driver reconnects and resumes the session
-    (up to `resume_attempts` times in a row without progress): no reply, data or event is lost or
-    delivered twice. `close()` ends the session on the server.
+    When the connection is lost, the next operation (or `resume`) reconnects and resumes the
+    session, up to `resume_attempts` times in a row without progress: no reply, data or event is
+    lost or delivered twice. A resume is given at least `connecttimeout`, even inside a shorter
+    `receive`. While waiting, the driver pings after `ping_interval` seconds without a frame from
+    the server, across calls, so a client that polls with short timeouts keeps the session alive.
+    `close()` ends the session on the server.
     """
 
     protocol_version = 3
@@ -53,6 +56,8 @@ class CCDPC3(Connection):
         self.session = ClientSession()
         self._decoder = FrameDecoder(self.max_payload)
         self._closed = False
+        self._last_heard = time.monotonic()
+        self._ping_sent: float | None = None
         try:
             self._open(time.monotonic() + self.connecttimeout)
         except BaseException:
@@ -64,27 +69,36 @@ class CCDPC3(Connection):
         """The id the server gave this session."""
         return self.session.session
 
-    def close(self) -> None:
-        """End the session on the server (CLOSE, answered by CLOSE), then close the socket."""
+    def resume(self, timeout: float | None = None) -> None:
+        """Reconnect and resume the session now, if the connection is down (else nothing)."""
+        limit = self.connecttimeout if timeout is None else timeout
+        with self._exclusive(limit):
+            self._require_link(time.monotonic() + limit)
+
+    def close(self, timeout: float | None = None) -> None:
+        """End the session on the server (CLOSE, answered by CLOSE), then close the socket.
+
+        Waits at most `timeout` seconds for the answer (default: the packet timeout).
+        """
         if self._lock.acquire(timeout=config.idleinterval):
             try:
-                self._close_session()
-            finally:
                 self._closed = True
+                self._close_session(self._between() if timeout is None else timeout)
+            finally:
                 self._lock.release()
         self._closed = True
         self._drop()
 
-    def _close_session(self) -> None:
+    def _close_session(self, timeout: float) -> None:
         if self._sock is None or not self.session.session:
             return
-        deadline = time.monotonic() + self._between()
+        deadline = time.monotonic() + timeout
         try:
             self._write(self.session.control_frame(Type.CLOSE))
-            while self._next_event(self._decoder, deadline).type is not Type.CLOSE:
+            while timeout > 0 and self._next_event(self._decoder, deadline).type is not Type.CLOSE:
                 pass
         except error:
-            pass
+            pass  # the session ends anyway: the server forgets it when it expires
 
     # -- generation hooks --------------------------------------------------------------------
 
@@ -98,7 +112,7 @@ class CCDPC3(Connection):
             if not _link_lost(exc):
                 raise
             # The command is kept until acknowledged: the resume sends it again.
-            self._resume(time.monotonic() + self.replytimeout, exc)
+            self._resume(time.monotonic() + self.connecttimeout, exc)
         return seq
 
     def _read_message(self, deadline: float) -> Message:
@@ -110,7 +124,7 @@ class CCDPC3(Connection):
                 failures += 1
                 if not _link_lost(exc) or failures > self.resume_attempts:
                     raise
-                self._resume(deadline, exc)
+                self._resume(max(deadline, time.monotonic() + self.connecttimeout), exc)
                 continue
             failures = 0
             message, answer = self.session.on_frame(frame)
@@ -131,11 +145,11 @@ class CCDPC3(Connection):
             return False
         raise protocolerror(f"Reply to command {reply.seq} while awaiting command {seq}")
 
-    def _require_link(self) -> None:
+    def _require_link(self, deadline: float) -> None:
         if self._closed:
             raise error(f"Session {self.session.session} to {self.host}:{self.port} is closed")
         if self._sock is None:
-            self._resume(time.monotonic() + self.replytimeout, None)
+            self._resume(max(deadline, time.monotonic() + self.connecttimeout), None)
 
     # -- session machinery -------------------------------------------------------------------
 
@@ -146,20 +160,35 @@ class CCDPC3(Connection):
         self._write(self.session.open_frame())
         for frame in self.session.on_opened(self._next_event(self._decoder, deadline)):
             self._write(frame)
+        self._last_heard, self._ping_sent = time.monotonic(), None
 
     def _next_frame(self, deadline: float) -> Frame3:
-        """The next frame; after `ping_interval` of silence, ping, and demand an answer in time."""
-        if self._decoder.mid_message:
-            return self._next_event(self._decoder, deadline)
-        try:
-            return self._next_event(
-                self._decoder, min(deadline, time.monotonic() + self.ping_interval)
-            )
-        except Timeout as exc:
-            if exc.partial or self._decoder.mid_message or time.monotonic() >= deadline:
-                raise
-        self._write(self.session.control_frame(Type.PING, b"ccdpc"))
-        return self._next_event(self._decoder, time.monotonic() + self._between())
+        """The next frame. After `ping_interval` without a frame from the server (counted across
+        calls), send PING; no frame within the packet timeout after it means the link is dead."""
+        while True:
+            if self._decoder.mid_message:
+                frame = self._next_event(self._decoder, deadline)
+                break
+            now = time.monotonic()
+            if self._ping_sent is None and now - self._last_heard >= self.ping_interval:
+                self._write(self.session.control_frame(Type.PING, b"ccdpc"))
+                self._ping_sent = now
+            if self._ping_sent is not None:
+                dead_at = self._ping_sent + self._between()
+                if now >= dead_at:
+                    self._drop()
+                    raise Timeout(f"No answer to a ping within {self._between():g} s")
+                until = min(deadline, dead_at)
+            else:
+                until = min(deadline, self._last_heard + self.ping_interval)
+            try:
+                frame = self._next_event(self._decoder, until)
+                break
+            except Timeout as exc:
+                if exc.partial or self._decoder.mid_message or time.monotonic() >= deadline:
+                    raise
+        self._last_heard, self._ping_sent = time.monotonic(), None
+        return frame
 
     def _resume(self, deadline: float, cause: error | None) -> None:
         """Connect again and resume the session; the server then sends what we missed."""

@@ -95,7 +95,10 @@ class Connection:
         replytimeout: float | None = None,
         connecttimeout: float | None = None,
         packettimeout: float | None = None,
+        trace: Tracer | None = None,
     ) -> None:
+        if trace is not None:
+            self.trace = trace
         self.host = host
         self.port = port
         self.idletask = idletask
@@ -140,13 +143,15 @@ class Connection:
         with self._exclusive(limit):
             return self._command(_ascii(text), time.monotonic() + limit).text
 
-    def send(self, payload: bytes | bytearray) -> int:
+    def send(self, payload: bytes | bytearray, timeout: float | None = None) -> int:
         """Send one command message with this payload, in this generation's framing.
 
         Returns its sequence number (0 in generation 1), which its `Reply` and `Data` will carry.
+        `timeout` bounds the wait for the connection's lock (another thread's call).
         """
-        with self._exclusive(self.replytimeout):
-            return self._send_guarded(bytes(payload))
+        limit = self.replytimeout if timeout is None else timeout
+        with self._exclusive(limit):
+            return self._send_guarded(bytes(payload), time.monotonic() + limit)
 
     def receive(self, timeout: float | None = None) -> Message:
         """The next message from the PC: a queued one, else the next from the wire.
@@ -158,9 +163,10 @@ class Connection:
         with self._exclusive(limit):
             if self._pending:
                 return self._pending.popleft()
-            self._require_link()
+            deadline = time.monotonic() + limit
+            self._require_link(deadline)
             try:
-                return self._read_message(time.monotonic() + limit)
+                return self._read_message(deadline)
             except Timeout as exc:
                 if exc.partial or self._decoder.mid_message:
                     self._drop()
@@ -191,8 +197,12 @@ class Connection:
                 )
             return RawFrame(width, height, data.payload)
 
-    def close(self) -> None:
-        """Close the connection. Safe from any thread, and more than once."""
+    def close(self, timeout: float | None = None) -> None:
+        """Close the connection. Safe from any thread, and more than once.
+
+        `timeout` bounds how long a generation 3 connection waits for the server to confirm the
+        end of the session (default: the packet timeout; 0: do not wait).
+        """
         self._drop()
 
     def __enter__(self) -> Connection:
@@ -224,7 +234,7 @@ class Connection:
         """Whether `reply` answers command `seq`; raises `protocolerror` for a stray reply."""
         return True
 
-    def _require_link(self) -> None:
+    def _require_link(self, deadline: float) -> None:
         if self._sock is None:
             raise error(f"Not connected to {self.host}:{self.port}")
 
@@ -240,7 +250,7 @@ class Connection:
             self._lock.release()
 
     def _command(self, payload: bytes, deadline: float) -> Reply:
-        seq = self._send_guarded(payload)
+        seq = self._send_guarded(payload, deadline)
         try:
             reply = self._await(
                 deadline, lambda m: isinstance(m, Reply) and self._is_reply_to(m, seq)
@@ -265,8 +275,8 @@ class Connection:
             self._drop()
             raise
 
-    def _send_guarded(self, payload: bytes) -> int:
-        self._require_link()
+    def _send_guarded(self, payload: bytes, deadline: float) -> int:
+        self._require_link(deadline)
         try:
             return self._send_command(payload)
         except error as exc:
@@ -305,6 +315,7 @@ class Connection:
         if sock is None:
             raise error(f"Not connected to {self.host}:{self.port}")
         chunks = 0
+        units: list[bytearray] = []
         while (event := decoder.next_event()) is None:
             if decoder.mid_message:
                 wait = config.packettimeout if self.packettimeout is None else self.packettimeout
@@ -318,11 +329,13 @@ class Connection:
                     raise _packet_error(exc, decoder, chunks) from exc
                 raise
             self.counters.bytes_received += len(unit)
-            trace = self.trace
-            if trace is not None:
-                trace("<", unit)
+            if self.trace is not None:
+                units.append(unit)
             decoder.feed(unit)
         self.counters.packets_received += 1
+        trace = self.trace
+        if trace is not None and units:
+            trace("<", units[0] if len(units) == 1 else b"".join(units))
         return event
 
     def _drop(self) -> None:

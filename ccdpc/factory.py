@@ -6,7 +6,7 @@ import re
 
 from . import config
 from .ccdpc3 import CCDPC3
-from .connection import Connection, handshake
+from .connection import Connection, Tracer, handshake
 from .debugging import DebuggingCCDPC3, DebuggingNewCCDPC, DebuggingStandardCCDPC
 from .errors import protocolerror
 from .greeting import parse_greeting
@@ -67,15 +67,18 @@ def CCDPC(
     replytimeout: float | None = None,
     packettimeout: float | None = None,
     max_payload: int | None = None,
+    trace: Tracer | None = None,
 ) -> Connection:
     """Connect to the control PC and return a connection of its generation, already talking.
 
     `hostname` is ``"host"`` (port `ccdpc.config.port`, 9033) or ``"host:port"``. `txtout` receives
     packet traces when `debug` is true (a callable or a file; default the terminal); `idletask()` is
     called at least every 0.1 s while the connection waits. Returns `StandardCCDPC`, `NewCCDPC` or
-    `CCDPC3` (their `DebuggingCCDPC` variants with `debug=True`). A server of another protocol
-    raises `protocolerror` quoting its greeting; no greeting in time, `timeout`; the peer closing
-    first, `emptypacket`; a socket error or an unreachable host, `error`.
+    `CCDPC3` (their `DebuggingCCDPC` variants with `debug=True`). `trace`, a callable taking a
+    direction (``"<"``, ``">"``) and a packet's bytes, sees every packet from the first on (it
+    replaces the hexdump of `debug`). A server of another protocol raises `protocolerror` quoting
+    its greeting; no greeting in time, `timeout`; the peer closing first, `emptypacket`; a socket
+    error or an unreachable host, `error`.
     """
     host, port = parse_hostname(hostname)
     limit = config.connecttimeout if connecttimeout is None else connecttimeout
@@ -96,4 +99,5 @@ def CCDPC(
         replytimeout=replytimeout,
         packettimeout=packettimeout,
         max_payload=max_payload,
+        trace=trace,
     )

@@ -325,9 +325,9 @@ def test_debugging_traces_every_packet(scripted_peer: Start) -> None:
     with CCDPC(scripted_peer(script).hostname, lines.append, debug=True) as pc:
         assert isinstance(pc, ccdpc.DebuggingCCDPC) and isinstance(pc, NewCCDPC)
         pc.command("TEMP")
-    assert len(lines) == 3  # command, reply header, reply payload
+    assert len(lines) == 2  # one line a packet: the command, the reply (header and payload)
     assert " > " in lines[0] and "54 45 4d 50" in lines[0] and "|....." in lines[0]
-    assert " < " in lines[2] and "|-60.2|" in lines[2]
+    assert " <       17 bytes | 05 00 00 00 02 00" in lines[1] and "-60.2|" in lines[1]
 
 
 def test_two_threads_never_interleave(scripted_peer: Start) -> None:

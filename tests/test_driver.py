@@ -214,3 +214,85 @@ def test_gen3_idle_link_is_kept_alive_by_pings(start_sim: StartSim) -> None:
         assert pc.connected
         assert pc.counters.packets_sent >= 3  # OPEN, and pings
         assert pc.command("STATUS").startswith("IDLE")
+
+
+def test_gen3_polling_keeps_the_session_alive(start_sim: StartSim) -> None:
+    sim = start_sim(3)
+    sim.idle_timeout = 0.6
+    with CCDPC(sim.hostname) as pc:
+        assert isinstance(pc, ccdpc.CCDPC3)
+        pc.ping_interval = 0.2
+        until = time.monotonic() + 1.5
+        while time.monotonic() < until:
+            with pytest.raises(ccdpc.timeout):
+                pc.receive(0.05)
+        assert pc.counters.reconnects == 0
+        assert pc.connected
+
+
+def test_gen3_unanswered_ping_means_a_dead_link(start_sim: StartSim) -> None:
+    sim = start_sim(3)
+    with CCDPC(sim.hostname, packettimeout=0.3) as pc:
+        assert isinstance(pc, ccdpc.CCDPC3)
+        pc.ping_interval = 0.1
+        sim.set_faults(["stall-first"])
+        pc.send(b"STATUS")  # from now on the server sends nothing, not even PONG
+        start = time.monotonic()
+        while pc.connected and time.monotonic() - start < 2:
+            with pytest.raises(ccdpc.timeout) as info:
+                pc.receive(0.05)
+        assert str(info.value) == "No answer to a ping within 0.3 s"
+        assert time.monotonic() - start < 2
+        assert not pc.connected
+        sim.set_faults([])
+        assert pc.receive(5) == Reply("IDLE frames=0", Status.OK, 1)  # resumed, nothing lost
+
+
+def test_gen3_receive_on_a_dropped_link_resumes(start_sim: StartSim) -> None:
+    sim = start_sim(3)
+    with CCDPC(sim.hostname) as pc:
+        assert isinstance(pc, ccdpc.CCDPC3)
+        seq = pc.send(b"TEMP")
+        sim.disconnect_clients()
+        message = pc.receive(0.05)  # the resume is not cut short by the short poll
+        assert isinstance(message, Reply) and message.seq == seq
+        assert pc.counters.reconnects == 1
+
+
+def test_gen3_explicit_resume(start_sim: StartSim) -> None:
+    sim = start_sim(3)
+    with CCDPC(sim.hostname, replytimeout=0.3, packettimeout=0.3) as pc:
+        assert isinstance(pc, ccdpc.CCDPC3)
+        pc.resume()  # connected: nothing to do
+        assert pc.counters.reconnects == 0
+        sim.set_faults(["stall-mid"])
+        with pytest.raises(ccdpc.timeout):
+            pc.command("TEMP")
+        assert not pc.connected
+        sim.set_faults([])
+        pc.resume(2)
+        assert pc.connected and pc.counters.reconnects == 1
+        late = pc.receive(1)  # the reply that stalled, sent again whole
+        assert isinstance(late, Reply) and late.text.startswith("-")
+
+
+def test_gen3_close_does_not_wait_for_a_hung_peer(start_sim: StartSim) -> None:
+    sim = start_sim(3)
+    pc = CCDPC(sim.hostname, packettimeout=5)
+    sim.set_faults(["stall-first"])
+    start = time.monotonic()
+    pc.close(timeout=0.1)
+    assert time.monotonic() - start < 1
+    assert not pc.connected
+
+
+def test_trace_sees_every_packet_from_the_first(start_sim: StartSim, generation: int) -> None:
+    sim = start_sim(generation)
+    packets: list[tuple[str, bytes]] = []
+    with CCDPC(sim.hostname, trace=lambda d, b: packets.append((d, bytes(b)))) as pc:
+        pc.command("TEMP")
+    if generation == 3:
+        assert packets[0] == (">", ccdpc.gen3.encode_frame(ccdpc.gen3.Type.OPEN))
+        assert packets[1][1][:3] == b"C3\x02"  # OPENED, whole
+    assert any(d == ">" and b"TEMP" in p for d, p in packets)
+    assert any(d == "<" and b"-60." in p for d, p in packets)
