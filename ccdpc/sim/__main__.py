@@ -35,6 +35,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--minor", type=int, default=0, help="minor version in the greeting")
     parser.add_argument("--drop-after", type=int, default=None, help="bytes, for drop-session")
+    parser.add_argument(
+        "--drop-random",
+        action="store_true",
+        help="drop-session: cut each connection at a random point up to --drop-after",
+    )
     parser.add_argument("--trickle-delay", type=float, default=0.0005, help="seconds, for trickle")
     return parser
 
@@ -51,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed,
             minor=args.minor,
             drop_after=args.drop_after,
+            drop_random=args.drop_random,
             trickle_delay=args.trickle_delay,
         )
     except ValueError as exc:

@@ -29,6 +29,8 @@ class Settings:
     seed: int
     drop_after: int | None
     trickle_delay: float
+    #: `drop-session`: each connection draws its drop point from 1..drop_after (seeded).
+    drop_random: bool = False
     #: Generation 3: seconds without any byte from the client before the server hangs up.
     idle_timeout: float = 60.0
     #: Seconds one send may take before the server gives the connection up.

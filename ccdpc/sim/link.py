@@ -63,6 +63,7 @@ class Link:
         self._rng = random.Random(hub.settings.seed * 1_000_003 + number)
         self._wakeup = threading.Event()
         self._sent = 0
+        self._drop_point: int | None = None
         self._silent = False
         self._stalled = False
         self._closing = False
@@ -273,8 +274,11 @@ class Link:
             self._sent += len(view)
 
     def _drop_after(self) -> int:
-        drop_after = self._hub.settings.drop_after
-        return _DROP_AFTER if drop_after is None else drop_after
+        if self._drop_point is None:
+            settings = self._hub.settings
+            most = _DROP_AFTER if settings.drop_after is None else settings.drop_after
+            self._drop_point = self._rng.randint(1, max(most, 1)) if settings.drop_random else most
+        return self._drop_point
 
     def _send(self, view: memoryview) -> None:
         if "trickle" not in self._hub.faults:

@@ -36,7 +36,8 @@ class Simulator:
     `ccdpc.sim.FAULTS`; `bad-crc` and `drop-session` need protocol 3 (`ValueError` otherwise).
     `seed` makes the serial number, session ids, images and garbage reproducible. `minor` goes
     into the greeting. `drop_after` is the byte count of the `drop-session` fault (default 1000);
-    `trickle_delay` the pause between bytes of the `trickle` fault.
+    with `drop_random`, each connection is cut at a point drawn from 1..drop_after instead
+    (seeded, so a run is reproducible). `trickle_delay` is the pause between bytes of `trickle`.
     """
 
     def __init__(  # noqa: PLR0917 - the published signature
@@ -49,6 +50,8 @@ class Simulator:
         minor: int = 0,
         drop_after: int | None = None,
         trickle_delay: float = 0.0005,
+        *,
+        drop_random: bool = False,
     ) -> None:
         if protocol not in (1, 2, 3):
             raise ValueError(f"protocol must be 1, 2 or 3, not {protocol!r}")
@@ -58,7 +61,7 @@ class Simulator:
             raise ValueError(f"drop_after must be at least 0, not {drop_after}")
         if trickle_delay < 0:
             raise ValueError(f"trickle_delay must be at least 0, not {trickle_delay}")
-        settings = Settings(protocol, minor, seed, drop_after, trickle_delay)
+        settings = Settings(protocol, minor, seed, drop_after, trickle_delay, drop_random)
         self._hub = Hub(settings, check_faults(faults, protocol))
         self.host = host
         self.port = port
