@@ -19,11 +19,18 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import IO
+from typing import IO, Any
 
 import tango  # type: ignore[import-untyped]
 
-__all__ = ["Child", "DeviceServer", "EmbeddedDatabase", "register_device", "wait_until"]
+__all__ = [
+    "Child",
+    "DeviceServer",
+    "EmbeddedDatabase",
+    "register_device",
+    "register_dsconfig",
+    "wait_until",
+]
 
 _DB_LISTENING = re.compile(r"Database DS listening on: host=(\S+), port=(\d+)")
 
@@ -169,16 +176,18 @@ class DeviceServer(Child):
 
     def wait_for(self, device: str, timeout: float = 30.0) -> tango.DeviceProxy:
         """A proxy to `device` once it answers (and its server still runs)."""
-        proxy = tango.DeviceProxy(f"tango://{self.tango_host}/{device}")
+        proxies: list[tango.DeviceProxy] = []
 
         def answers() -> bool:
             if not self.running:
                 raise RuntimeError(f"{self.name} exited; see {self.log_path}:\n{self.tail()}")
-            proxy.ping()
+            if not proxies:  # fails until the server has exported the device
+                proxies.append(tango.DeviceProxy(f"tango://{self.tango_host}/{device}"))
+            proxies[0].ping()
             return True
 
         wait_until(answers, timeout, f"device {device}")
-        return proxy
+        return proxies[0]
 
     def __enter__(self) -> DeviceServer:
         self.start()
@@ -207,6 +216,33 @@ def register_device(
     info.name, info._class, info.server = device, device_class, server
     db.add_device(info)
     db.put_device_property(device, {k: [str(v)] for k, v in properties.items()})
+
+
+def register_dsconfig(
+    tango_host: str,
+    config: Mapping[str, Any],
+    overrides: Mapping[str, Mapping[str, object]] | None = None,
+) -> list[str]:
+    """Register every device of a dsconfig JSON document (``{"servers": {server: {instance:
+    {class: {device: {"properties": ..., "attribute_properties": ...}}}}}}``), as the dsconfig
+    tool would; `overrides` replaces properties per device. Returns the device names."""
+    host, port = tango_host.rsplit(":", 1)
+    db = tango.Database(host, int(port))
+    devices = []
+    for server, instances in config["servers"].items():
+        for instance, classes in instances.items():
+            for device_class, members in classes.items():
+                for device, spec in members.items():
+                    properties = {k: list(v) for k, v in spec.get("properties", {}).items()}
+                    for key, value in (overrides or {}).get(device, {}).items():
+                        properties[key] = [str(value)]
+                    register_device(tango_host, f"{server}/{instance}", device_class, device, {})
+                    db.put_device_property(device, properties)
+                    attributes = spec.get("attribute_properties", {})
+                    if attributes:
+                        db.put_device_attribute_property(device, attributes)
+                    devices.append(device)
+    return devices
 
 
 def _script(name: str) -> str:
