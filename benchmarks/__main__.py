@@ -5,10 +5,24 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from . import transport
+from . import device, driver, memory, scaling, transport
 from .harness import table, write_results
 
-SUITES = {"transport": transport.run}
+NOTE = """\
+How: every simulator runs in a child process (`benchmarks.peers`), as the detector's PC is another
+machine; baseline and project talk to the same one, in alternating rounds, and each figure is a
+median. Raw baselines are a blocking socket sending precomputed packets and receiving the known
+answer length (`peers.RawPeer`); the Tango baseline is `device.BareDevice`, a command returning a
+preallocated array. Times: lower is better; rates: higher is better. The "16 bare PyTango devices"
+row has no target: it shows how PyTango itself scales on this machine."""
+
+SUITES = {
+    "transport": transport.run,
+    "driver": driver.run,
+    "device": device.run,
+    "memory": memory.run,
+    "scaling": scaling.run,
+}
 
 
 def main() -> None:
@@ -22,7 +36,7 @@ def main() -> None:
         results += SUITES[name](quick=args.quick)
     print(table(results))
     if not args.quick:
-        write_results(results, args.output)
+        write_results(results, args.output, NOTE)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+import operator
 import os
 import platform
 import statistics
@@ -11,13 +12,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Result", "median_time", "table", "write_results"]
+__all__ = ["Result", "interleaved_medians", "median_time", "table", "write_results"]
+
+_COMPARE: dict[str, Callable[[float, float], bool]] = {
+    ">=": operator.ge,
+    "<=": operator.le,
+    ">": operator.gt,
+    "<": operator.lt,
+}
 
 
 @dataclass(frozen=True)
 class Result:
     """One benchmark: baseline and project in the same unit; `ratio` is project/baseline in the
-    direction of `target` (``>= 0.95`` for throughput, ``<= 1.2`` for times)."""
+    direction of `target`: ``">= 0.95x"`` for a throughput, ``"<= 1.2x"`` for a time (a ratio);
+    ``">= 100"`` judges the project's value alone, ``"growth < 10"`` project minus baseline."""
 
     name: str
     unit: str
@@ -33,13 +42,23 @@ class Result:
         return self.project / self.baseline
 
     @property
+    def growth(self) -> float | None:
+        """Project minus baseline (memory: what the run added)."""
+        return None if self.baseline is None else self.project - self.baseline
+
+    @property
     def met(self) -> bool | None:
         if not self.target:
             return None
-        op, _, value = self.target.partition(" ")
-        limit = float(value.rstrip("x"))
-        measured = self.ratio if self.ratio is not None else self.project
-        return measured >= limit if op == ">=" else measured <= limit
+        words = self.target.split()
+        if words[0] == "growth":
+            measured, (op, value) = self.growth, words[1:]
+        else:
+            op, value = words
+            measured = self.ratio if value.endswith("x") else self.project
+        if measured is None:
+            return None
+        return _COMPARE[op](measured, float(value.rstrip("x")))
 
 
 def median_time(run: Callable[[], object], repeats: int = 7, number: int = 1) -> float:
@@ -53,6 +72,20 @@ def median_time(run: Callable[[], object], repeats: int = 7, number: int = 1) ->
     return statistics.median(times)
 
 
+def interleaved_medians(*measures: Callable[[], float], rounds: int = 7) -> list[float]:
+    """The median of each measurement, all taken in turn, `rounds` times over.
+
+    Each callable measures once and returns its figure (seconds per operation, say). Taking them
+    in turn spreads the machine's slow spells over all of them, which one block after the other
+    would not: on a shared machine a block can land in a quiet spell and the next in a busy one.
+    """
+    samples: list[list[float]] = [[] for _ in measures]
+    for _ in range(rounds):
+        for measure, figures in zip(measures, samples, strict=True):
+            figures.append(measure())
+    return [statistics.median(figures) for figures in samples]
+
+
 def table(results: list[Result]) -> str:
     lines = [
         "| benchmark | unit | baseline | project | ratio | target | met |",
@@ -60,7 +93,10 @@ def table(results: list[Result]) -> str:
     ]
     for r in results:
         base = f"{r.baseline:.4g}" if r.baseline is not None else "-"
-        ratio = f"{r.ratio:.3f}" if r.ratio is not None else "-"
+        if r.target.startswith("growth") and r.growth is not None:
+            ratio = f"{r.growth:+.4g}"
+        else:
+            ratio = f"{r.ratio:.3f}" if r.ratio is not None else "-"
         met = {True: "yes", False: "**no**", None: "-"}[r.met]
         target = r.target or "-"
         lines.append(

@@ -8,7 +8,7 @@ import threading
 
 from ccdpc import recvfixed
 
-from .harness import Result, median_time
+from .harness import Result, interleaved_medians, median_time
 
 FRAME = 1242 * 1152 * 2
 
@@ -61,15 +61,18 @@ def select_and_concatenate(sock: socket.socket, length: int) -> bytes:
 
 def run(quick: bool = False) -> list[Result]:
     size = 65536 if quick else FRAME
-    repeats, number = (3, 2) if quick else (7, 10)
+    rounds, number = (3, 2) if quick else (9, 10)
     blaster = Blaster(size)
     buffer = bytearray(size)
     try:
         sock = blaster.client
         sock.settimeout(None)
-        raw = median_time(lambda: raw_recv_into(blaster.ask(), buffer), repeats, number)
-        project = median_time(lambda: recvfixed(blaster.ask(), size, 30), repeats, number)
-        old = median_time(lambda: select_and_concatenate(blaster.ask(), size), repeats, number)
+        raw, project, old = interleaved_medians(
+            lambda: median_time(lambda: raw_recv_into(blaster.ask(), buffer), 1, number),
+            lambda: median_time(lambda: recvfixed(blaster.ask(), size, 30), 1, number),
+            lambda: median_time(lambda: select_and_concatenate(blaster.ask(), size), 1, number),
+            rounds=rounds,
+        )
     finally:
         blaster.close()
     mb = size / 1e6

@@ -4,22 +4,82 @@ never how fast anything is."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
-from benchmarks import transport
-from benchmarks.harness import Result, table
+import pytest
+
+from benchmarks import device, driver, memory, scaling, transport
+from benchmarks.__main__ import SUITES
+from benchmarks.harness import Result, interleaved_medians, table
+
+
+def assert_numbers(results: list[Result], names: list[str]) -> None:
+    assert [r.name for r in results] == names
+    for result in results:
+        assert result.project > 0 and math.isfinite(result.project), result
+        if result.baseline is not None:
+            assert result.baseline > 0 and math.isfinite(result.baseline), result
+            assert result.ratio is not None and result.ratio > 0, result
+    rendered = table(results)
+    assert all(name in rendered for name in names)
+
+
+def test_every_suite_is_registered() -> None:
+    assert set(SUITES) == {"transport", "driver", "device", "memory", "scaling"}
 
 
 def test_transport_benchmark_runs_and_reports_numbers() -> None:
-    results = transport.run(quick=True)
-    assert [r.name for r in results] == [
-        "recvfixed 2.86 MB, loopback",
-        "select + concatenation (2009), loopback",
-    ]
-    for result in results:
-        assert result.baseline is not None and result.baseline > 0
-        assert result.project > 0 and math.isfinite(result.project)
-        assert result.ratio is not None and result.ratio > 0
-    assert "recvfixed 2.86 MB" in table(results)
+    assert_numbers(
+        transport.run(quick=True),
+        ["recvfixed 2.86 MB, loopback", "select + concatenation (2009), loopback"],
+    )
+
+
+def test_driver_benchmark_runs_and_reports_numbers() -> None:
+    names = []
+    for protocol in (1, 2, 3):
+        names += [
+            f'command("STATUS") round trip, gen {protocol}',
+            f"read_frame 2.86 MB, gen {protocol}",
+        ]
+    assert_numbers(driver.run(quick=True), names)
+
+
+def test_memory_benchmark_runs_and_reports_numbers() -> None:
+    results = memory.run(quick=True)
+    assert_numbers(
+        results,
+        [f"RSS after 200 commands + 5 frames of 2.86 MB, gen {p}" for p in (1, 2, 3)],
+    )
+    assert all(r.growth is not None and math.isfinite(r.growth) for r in results)
+
+
+@pytest.mark.parametrize(
+    ("suite", "names"),
+    [
+        (
+            device.run,
+            ["Tango Receive of 2.86 MB already in the inbox vs bare command, gen 3"]
+            + [
+                "end to end, binned 0.72 MB frames via Send(READ)+2 Receive "
+                f"(no Frame attr.), gen {p}"
+                for p in (1, 2, 3)
+            ],
+        ),
+        (
+            scaling.run,
+            [
+                "16 CCDPC devices in one server, binned frames/s per device vs 1 device, gen 3",
+                "16 bare PyTango devices in one server, 0.72 MB calls/s per device vs 1 (context)",
+            ],
+        ),
+    ],
+    ids=["device", "scaling"],
+)
+def test_tango_benchmarks_run_and_report_numbers(
+    suite: Callable[..., list[Result]], names: list[str]
+) -> None:
+    assert_numbers(suite(quick=True), names)
 
 
 def test_targets_are_judged_in_their_direction() -> None:
@@ -29,3 +89,27 @@ def test_targets_are_judged_in_their_direction() -> None:
     assert Result("t", "s", 1.0, 1.3, "<= 1.2x").met is False
     assert Result("t", "frames/s", None, 150.0, ">= 100").met is True
     assert Result("t", "MB/s", 1.0, 2.0).met is None
+
+
+def test_memory_growth_is_judged_on_the_difference() -> None:
+    grew = Result("t", "MB", 80.0, 95.0, "growth < 10")
+    assert (grew.growth, grew.met) == (15.0, False)
+    assert Result("t", "MB", 80.0, 84.0, "growth < 10").met is True
+    assert "+4" in table([Result("t", "MB", 80.0, 84.0, "growth < 10")])
+
+
+def test_interleaved_medians_take_turns() -> None:
+    calls: list[str] = []
+
+    def measure(name: str, values: list[float]) -> Callable[[], float]:
+        def run() -> float:
+            calls.append(name)
+            return values.pop(0)
+
+        return run
+
+    medians = interleaved_medians(
+        measure("a", [3.0, 1.0, 2.0]), measure("b", [10.0, 30.0, 20.0]), rounds=3
+    )
+    assert calls == ["a", "b"] * 3
+    assert medians == [2.0, 20.0]

@@ -1,0 +1,98 @@
+"""The driver against a raw socket, per generation: a small command's round trip and a full frame.
+
+Both sides talk to the same simulator (in a child process, `benchmarks.peers`), one connection at
+a time as the PC allows, in alternating rounds (`interleaved_medians`). The raw side is
+`benchmarks.peers.RawPeer`: precomputed packets, one ``recv_into`` of the known answer length.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import ccdpc
+
+from .harness import Result, interleaved_medians
+from .peers import RawPeer, simulators
+
+__all__ = ["FRAME_BYTES", "GENERATIONS", "Sizes", "make_frame", "run"]
+
+GENERATIONS = (1, 2, 3)
+FRAME_BYTES = 1242 * 1152 * 2
+
+
+@dataclass(frozen=True)
+class Sizes:
+    rounds: int
+    commands: int  # timed round trips per round and side
+    frames: int  # timed frames per round and side
+    warmup: int = 3  # untimed exchanges after each connect
+
+
+FULL = Sizes(rounds=11, commands=500, frames=20)
+QUICK = Sizes(rounds=3, commands=20, frames=2, warmup=1)
+
+
+def make_frame(hostname: str, binning: int = 1) -> None:
+    """Have the simulator take a frame (exposure 0), so that READ has one to send."""
+    with ccdpc.CCDPC(hostname) as pc:
+        ccdpc.Detector(pc).acquire(0.0, binning, timeout=10.0)
+
+
+def _per_call(run: Callable[[], object], number: int, warmup: int) -> float:
+    for _ in range(warmup):
+        run()
+    start = time.perf_counter()
+    for _ in range(number):
+        run()
+    return (time.perf_counter() - start) / number
+
+
+def _raw(hostname: str, protocol: int, command: bytes, number: int, warmup: int) -> float:
+    peer = RawPeer(hostname, protocol)
+    try:
+        peer.prepare(command, number + warmup)
+        return _per_call(peer.exchange, number, warmup)
+    finally:
+        peer.close()
+
+
+def _driver(hostname: str, call: Callable[[ccdpc.Connection], object], n: int, w: int) -> float:
+    with ccdpc.CCDPC(hostname) as pc:
+        return _per_call(lambda: call(pc), n, w)
+
+
+def round_trip(hostname: str, protocol: int, sizes: Sizes) -> Result:
+    """``command("STATUS")`` against the same bytes sent and received raw."""
+    n, w = sizes.commands, sizes.warmup
+    raw, project = interleaved_medians(
+        lambda: _raw(hostname, protocol, b"STATUS", n, w),
+        lambda: _driver(hostname, lambda pc: pc.command("STATUS"), n, w),
+        rounds=sizes.rounds,
+    )
+    name = f'command("STATUS") round trip, gen {protocol}'
+    return Result(name, "µs", raw * 1e6, project * 1e6, "<= 1.2x", higher_is_better=False)
+
+
+def frame_transfer(hostname: str, protocol: int, sizes: Sizes) -> Result:
+    """``read_frame()`` of a 2.86 MB frame against READ and a raw receive of the same bytes."""
+    n, w = sizes.frames, min(sizes.warmup, 1)
+    raw, project = interleaved_medians(
+        lambda: _raw(hostname, protocol, b"READ", n, w),
+        lambda: _driver(hostname, lambda pc: pc.read_frame(), n, w),
+        rounds=sizes.rounds,
+    )
+    mb = FRAME_BYTES / 1e6
+    return Result(f"read_frame 2.86 MB, gen {protocol}", "MB/s", mb / raw, mb / project, ">= 0.9x")
+
+
+def run(quick: bool = False) -> list[Result]:
+    sizes = QUICK if quick else FULL
+    results = []
+    for protocol in GENERATIONS:
+        with simulators(protocol) as (hostname,):
+            make_frame(hostname)
+            results.append(round_trip(hostname, protocol, sizes))
+            results.append(frame_transfer(hostname, protocol, sizes))
+    return results
