@@ -322,8 +322,12 @@ class Connection:
             else:
                 wait = deadline - time.monotonic()
             unit = bytearray(decoder.needed())
+            # A payload's checksum runs chunk by chunk while the rest is still arriving.
+            digest = _Digest(decoder.checksum) if decoder.mid_message and decoder.checksum else None
             try:
-                chunks += recvinto(sock, memoryview(unit), wait, self.idletask, self.packettimeout)
+                chunks += recvinto(
+                    sock, memoryview(unit), wait, self.idletask, self.packettimeout, progress=digest
+                )
             except error as exc:
                 if decoder.mid_message:
                     raise _packet_error(exc, decoder, chunks) from exc
@@ -331,7 +335,7 @@ class Connection:
             self.counters.bytes_received += len(unit)
             if self.trace is not None:
                 units.append(unit)
-            decoder.feed(unit)
+            decoder.feed(unit, None if digest is None else digest.value)
         self.counters.packets_received += 1
         trace = self.trace
         if trace is not None and units:
@@ -344,6 +348,17 @@ class Connection:
             with suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
             sock.close()
+
+
+class _Digest:
+    """A checksum computed as the chunks of a payload land."""
+
+    def __init__(self, function: Callable[[bytes | bytearray | memoryview, int], int]) -> None:
+        self.function = function
+        self.value = 0
+
+    def __call__(self, chunk: memoryview) -> None:
+        self.value = self.function(chunk, self.value)
 
 
 def _packet_error(exc: error, decoder: UnitReader[Any], chunks: int) -> error:

@@ -33,7 +33,8 @@ class NewCCDPC(Connection):
         if len(payload) > MAX_COMMAND:
             raise ValueError(f"a command holds at most {MAX_COMMAND} bytes, not {len(payload)}")
         self._seq = self._seq % 0xFFFFFFFF + 1
-        self._write(encode_header(Type.COMMAND, Status.OK, self._seq, len(payload)), payload)
+        # One buffer, one send: a command is small, and two sends cost a round of syscalls.
+        self._write(encode_header(Type.COMMAND, Status.OK, self._seq, len(payload)) + payload)
         return self._seq
 
     def _read_message(self, deadline: float) -> Message:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections import deque
+from collections.abc import Callable
 from typing import Generic, TypeVar
 
 __all__ = ["UnitReader"]
@@ -22,12 +23,17 @@ Buffer = bytes | bytearray | memoryview
 class UnitReader(ABC, Generic[T]):
     """Base of the decoders: `feed(bytes)`, then `next_event()` until it returns None."""
 
+    #: The checksum a payload carries (`zlib.crc32` in generation 3), or None. A reader that
+    #: computes it while a payload arrives passes the result to `feed`, which then trusts it.
+    checksum: Callable[[Buffer, int], int] | None = None
+
     def __init__(self, first_unit: int) -> None:
         self._need = first_unit
         self._buffer = bytearray()
         self._events: deque[T] = deque()
         self._at_boundary = True
         self._units: list[bytearray] = []
+        self._given_checksum: int | None = None
 
     def needed(self) -> int:
         """How many more bytes complete the current unit (always at least 1)."""
@@ -46,10 +52,18 @@ class UnitReader(ABC, Generic[T]):
         """The size of the message under way, as far as its units so far tell."""
         return sum(map(len, self._units)) + self._need
 
-    def feed(self, data: Buffer) -> None:
-        """Take received bytes; raises the framing's `protocolerror` on a violation."""
+    def feed(self, data: Buffer, checksum: int | None = None) -> None:
+        """Take received bytes; raises the framing's `protocolerror` on a violation.
+
+        `checksum` is `self.checksum` of `data`, computed by the caller; it is used only when
+        `data` is exactly the unit awaited.
+        """
         if isinstance(data, bytearray) and not self._buffer and len(data) == self._need:
-            self._complete(data)
+            self._given_checksum = checksum
+            try:
+                self._complete(data)
+            finally:
+                self._given_checksum = None
             return
         view = memoryview(data).cast("B")
         while view:

@@ -31,14 +31,17 @@ def recvinto(
     timeouttime: float = 30000,
     idletask: IdleTask | None = None,
     packettimeout: float | None = None,
+    *,
+    progress: Callable[[memoryview], object] | None = None,
 ) -> int:
     """Fill `view` completely from `sock`, or raise; never returns a short read.
 
     `timeouttime` is the time, in seconds, allowed for the first chunk; each later chunk must come
     within `packettimeout` (default `config.packettimeout`, read now). `idletask()` is called at
     least every `config.idleinterval` seconds while waiting; whatever it raises propagates. Bytes
-    already waiting in the socket are taken even when the deadline has passed. Returns the number
-    of chunks it took.
+    already waiting in the socket are taken even when the deadline has passed. `progress`, if
+    given, sees each chunk as it lands (a checksum can run while the rest is on its way). Returns
+    the number of chunks it took.
     """
     between = config.packettimeout if packettimeout is None else packettimeout
     length = len(view)
@@ -67,6 +70,8 @@ def recvinto(
             raise error(SOCKET_DIED, bytes(view[:got]), length, chunks) from exc
         if n == 0:
             raise emptypacket(PEER_CLOSED % (chunks, got), bytes(view[:got]), length, chunks)
+        if progress is not None:
+            progress(view[got : got + n])
         got += n
         chunks += 1
         if idletask is not None:
