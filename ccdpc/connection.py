@@ -128,6 +128,12 @@ class Connection:
         """True while the socket is open."""
         return self._sock is not None
 
+    def fileno(self) -> int:
+        """The socket's file descriptor (-1 when closed), to wait for input with `select`
+        together with other sources; read and write only through this object."""
+        sock = self._sock
+        return -1 if sock is None else sock.fileno()
+
     @property
     def pending(self) -> int:
         """Messages received and queued (events that arrived while awaiting a reply, ...)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import select
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -296,3 +297,14 @@ def test_trace_sees_every_packet_from_the_first(start_sim: StartSim, generation:
         assert packets[1][1][:3] == b"C3\x02"  # OPENED, whole
     assert any(d == ">" and b"TEMP" in p for d, p in packets)
     assert any(d == "<" and b"-60." in p for d, p in packets)
+
+
+def test_fileno_signals_input_for_select(start_sim: StartSim, generation: int) -> None:
+    sim = start_sim(generation)
+    pc = CCDPC(sim.hostname)
+    assert select.select([pc], [], [], 0.05)[0] == []
+    pc.send(b"TEMP")
+    assert select.select([pc], [], [], 5)[0] == [pc]
+    assert isinstance(pc.receive(1), Reply)
+    pc.close()
+    assert pc.fileno() == -1
