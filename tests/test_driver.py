@@ -308,3 +308,16 @@ def test_fileno_signals_input_for_select(start_sim: StartSim, generation: int) -
     assert isinstance(pc.receive(1), Reply)
     pc.close()
     assert pc.fileno() == -1
+
+
+def test_abort_during_readout(start_sim: StartSim, generation: int) -> None:
+    sim = start_sim(generation)
+    with CCDPC(sim.hostname) as pc:
+        detector = Detector(pc)
+        detector.expose(0)  # straight to the readout, which takes the PC 0.1 s
+        status = detector.status()
+        assert status.state is DetectorState.READING, status
+        detector.abort()
+        assert detector.status().details == "frames=0"  # no frame from an aborted readout
+        frame = detector.acquire(0, 2)  # and the link goes on working
+        assert (frame.width, frame.height) == (621, 576)
