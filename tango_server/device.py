@@ -2,9 +2,11 @@
 # ruff: noqa: N802
 """The `CCDPC` Tango device: properties in, a `Link` built, attributes and commands delegated.
 
-No protocol logic here (that is `ccdpc`) and no waiting longer than `WAIT` seconds in a Tango
-thread (the link's worker does the waiting): a client with the default 3 s timeout always gets an
-answer, a value or a `DevFailed` with one of the reasons in `tango_server.errors`.
+This module has the link level (connection, messages, counters); the detector level (Expose,
+Acquire, Frame, ...) is in its base class, `DetectorDevice`. No protocol logic here (that is
+`ccdpc`) and no waiting longer than `WAIT` seconds in a Tango thread (the link's worker does the
+waiting): a client with the default 3 s timeout always gets an answer, a value or a `DevFailed`
+with one of the reasons in `tango_server.errors`.
 
 Green mode: Synchronous, for the whole server. The driver is blocking and thread-safe, and all its
 blocking calls run in the link's worker thread; a Tango thread only waits on a condition with a
@@ -14,46 +16,27 @@ monkey-patch the sockets and threads the driver and the worker rely on.
 
 from __future__ import annotations
 
-import contextlib
-import time
-from collections.abc import Callable, Iterator
-from typing import Any, TypeVar, cast
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import tango  # type: ignore[import-untyped]
-from tango import AttrQuality, AttrWriteType, DevState, GreenMode
-from tango.server import (  # type: ignore[import-untyped]
-    Device,
-    attribute,
-    command,
-    device_property,
-)
+from tango import AttrWriteType, DevState, GreenMode  # type: ignore[import-untyped]
+from tango.server import attribute, device_property  # type: ignore[import-untyped]
 
-import ccdpc
-
-from .errors import raise_devfailed
+from .detector_device import WAIT, DetectorDevice, maybe_invalid
+from .detector_device import command_of as _command
 from .link import Link
 from .mailbox import payload_of
 from .packettrace import TRACE_LINES
 from .publisher import COUNTERS, EVENTS, Publisher, tango_state
 from .settings import DEFAULT_TIMEOUT, MAX_PACKET_SIZE, settings_from_properties
-from .state import LinkState, NotConnected, Snapshot
+from .state import LinkState
 
 __all__ = ["CCDPC", "RECEIVE_CAP", "WAIT"]
 
-#: Longest wait of a command in a Tango thread, in seconds: well under the clients' 3 s timeout,
-#: with room for the device's serialisation lock (a second client may wait behind a first).
-WAIT = 2.0
 #: The most `Receive` waits, whatever the client asks.
 RECEIVE_CAP = 2.0
-_F = TypeVar("_F", bound=Callable[..., Any])
 Bytes = npt.NDArray[np.uint8]
-
-
-def _command(**kwargs: Any) -> Callable[[_F], _F]:
-    """`tango.server.command`, typed (pytango ships no type information)."""
-    return cast(Callable[[_F], _F], command(**kwargs))
 
 
 def _counter(name: str, label: str, unit: str, doc: str) -> Any:
@@ -66,11 +49,12 @@ def _as_array(data: bytes | bytearray) -> Bytes:
     return np.frombuffer(data, dtype=np.uint8)
 
 
-class CCDPC(Device):  # type: ignore[misc]
+class CCDPC(DetectorDevice):
     """The control PC of a KappaCCD-style detector, over any of the three protocol generations.
 
-    State: INIT connecting, ON connected and idle, RUNNING a transfer or a reply under way,
-    ALARM the PC reported an error, OFF disconnected, FAULT link lost or unusable configuration.
+    State: INIT connecting, ON connected and idle, RUNNING an exposure, readout or transfer (or a
+    reply) under way, ALARM the PC reported an error, OFF disconnected, FAULT link lost (a
+    generation 3 session is being resumed) or unusable configuration.
     """
 
     green_mode = GreenMode.Synchronous
@@ -124,6 +108,11 @@ class CCDPC(Device):  # type: ignore[misc]
         dtype=str, label="Server version", fget="read_ServerVersion",
         doc="Protocol version major.minor the control PC announced in its greeting",
     )  # fmt: skip
+    SessionId = attribute(
+        dtype="DevLong64", label="Session id", format="%d", fget="read_SessionId",
+        doc="Generation 3 session, kept across resumes (0 for generations 1 and 2; INVALID while "
+        "disconnected)",
+    )  # fmt: skip
     ConnectionState = attribute(
         dtype=LinkState, label="Connection", fget="read_ConnectionState",
         doc="What the link does: DISCONNECTED, CONNECTING, CONNECTED, BUSY or FAULT",
@@ -176,6 +165,7 @@ class CCDPC(Device):  # type: ignore[misc]
         self._link: Link | None = None
         self._publisher: Publisher | None = None
         self._config_error = ""
+        self.init_detector()
         for name in (*EVENTS, *COUNTERS):
             self.set_change_event(name, True, False)
         try:
@@ -298,15 +288,19 @@ class CCDPC(Device):  # type: ignore[misc]
 
     def read_ProtocolVersion(self) -> Any:
         snap = self._snapshot()
-        return _maybe_invalid(snap.protocol_version, bool(snap.protocol_version))
+        return maybe_invalid(snap.protocol_version, bool(snap.protocol_version))
 
     def read_ProtocolClass(self) -> Any:
         snap = self._snapshot()
-        return _maybe_invalid(snap.protocol_class, bool(snap.protocol_version))
+        return maybe_invalid(snap.protocol_class, bool(snap.protocol_version))
 
     def read_ServerVersion(self) -> Any:
         snap = self._snapshot()
-        return _maybe_invalid(snap.server_version, bool(snap.protocol_version))
+        return maybe_invalid(snap.server_version, bool(snap.protocol_version))
+
+    def read_SessionId(self) -> Any:
+        snap = self._snapshot()
+        return maybe_invalid(snap.session_id, bool(snap.protocol_version))
 
     def read_ConnectionState(self) -> LinkState:
         return self._snapshot().state
@@ -351,38 +345,6 @@ class CCDPC(Device):  # type: ignore[misc]
         with self._driver_errors("write Tracing") as link:
             link.tracing = bool(on)
             self.info_stream(f"Packet tracing {'on' if on else 'off'}")
-
-    # -- helpers -----------------------------------------------------------------------------
-
-    @contextlib.contextmanager
-    def _driver_errors(self, origin: str) -> Iterator[Link]:
-        """The link, with any exception turned into the `DevFailed` of its kind."""
-        try:
-            if self._link is None:
-                raise NotConnected(self._config_error)
-            yield self._link
-        except tango.DevFailed:
-            raise
-        except Exception as exc:
-            self._wake()  # the failure may have changed the state: publish it now
-            raise_devfailed(exc, f"CCDPC.{origin}")
-
-    def _snapshot(self) -> Snapshot:
-        if self._link is not None:
-            return self._link.snapshot()
-        error = self._config_error
-        return Snapshot(LinkState.FAULT, error, "", 0, "", "", ccdpc.Counters(), 0, error, 0)
-
-    def _wake(self) -> None:
-        if self._publisher is not None:
-            self._publisher.wake()
-
-
-def _maybe_invalid(value: object, valid: bool) -> Any:
-    """A value, or the same with INVALID quality (clients then ignore it): not stale, not 0."""
-    if valid:
-        return value
-    return value, time.time(), AttrQuality.ATTR_INVALID
 
 
 def _to_bytes(payload: Any) -> bytes:

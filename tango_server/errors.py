@@ -13,7 +13,7 @@ import tango  # type: ignore[import-untyped]
 
 import ccdpc
 
-from .state import LinkBusy, NotConnected, WaitTimeout
+from .state import LinkBusy, NoFrame, NotConnected, WaitTimeout
 
 __all__ = ["REASONS", "raise_devfailed", "reason_for"]
 
@@ -27,6 +27,7 @@ REASONS: tuple[tuple[type[BaseException], str], ...] = (
     (NotConnected, "CCDPC_NotConnected"),
     (LinkBusy, "CCDPC_Busy"),
     (ccdpc.CommandError, "CCDPC_CommandFailed"),
+    (NoFrame, "CCDPC_NoFrame"),
     (ValueError, "CCDPC_BadArgument"),
 )
 

@@ -1,9 +1,11 @@
 """The link to the control PC: what callers (the Tango device) ask of one `ccdpc` connection.
 
-Callers never wait longer than the timeout they give: a job still queued at its deadline is
-withdrawn (nothing was sent); one under way carries on, and its outcome shows in the state and
-the last error. The thread that does the work is in `LinkWorker`. No tango import: the device is
-a thin layer over this class, and this class is tested alone.
+Messages (`send`, `command`, `receive`) and the detector layer on top of them (`begin` an Expose,
+ReadFrame or Acquire, `abort`, `temperature`, `frame`). Callers never wait longer than the timeout
+they give: a job still queued at its deadline is withdrawn (nothing was sent); one under way
+carries on, and its outcome shows in the state and the last error. The thread that does the work
+is in `LinkWorker`. No tango import: the device is a thin layer over this class, and this class
+is tested alone.
 """
 
 from __future__ import annotations
@@ -11,14 +13,18 @@ from __future__ import annotations
 import time
 
 import ccdpc
-from ccdpc.factory import CLASSES
 
+from .acquisition import Kind
+from .books import TEMPERATURE_AGE
 from .jobs import Job
 from .mailbox import Ticket
-from .state import LinkBusy, NotConnected, Snapshot, WaitTimeout, add_counters
+from .state import LinkBusy, NotConnected, WaitTimeout
 from .worker import LinkWorker
 
 __all__ = ["Link"]
+
+#: Seconds one `watch_temperature` keeps the worker reading the temperature.
+WATCH = 2.0
 
 
 class Link(LinkWorker):
@@ -31,19 +37,17 @@ class Link(LinkWorker):
         """
         with self._cv:
             self._wanted = True
-            if self._conn is not None:
+            if self._up():
                 return
             start = self._attempts  # an attempt under way counts: its outcome is the answer
-            self._retry_at = time.monotonic()
+            self._retry_at = time.monotonic()  # a generation 3 session being resumed: now
             self._cv.notify_all()
-            if not self._cv.wait_for(
-                lambda: self._conn is not None or self._attempts > start, timeout
-            ):
+            if not self._cv.wait_for(lambda: self._up() or self._attempts > start, timeout):
                 raise WaitTimeout(
                     f"Still connecting to {self.settings.hostname} after {timeout:g} s "
                     f"(ConnectTimeout {self.settings.connect_timeout:g} s); State will tell"
                 )
-            if self._conn is None:
+            if not self._up():
                 raise self._connect_error or NotConnected(self._busy())
 
     def disconnect(self, timeout: float) -> None:
@@ -56,11 +60,13 @@ class Link(LinkWorker):
             conn = self._conn
             job = Job("Disconnecting", self._do_disconnect)
             self._jobs.put(job, first=True)
+            if self._mail.receiving_since is not None:  # a frame arriving: no use waiting
+                timeout = 0.0
         try:
             self._jobs.wait(job, timeout, self._busy)
         except (LinkBusy, WaitTimeout):
             if conn is not None:
-                conn.close()  # the driver allows this from any thread; the worker then sees it
+                conn.close(0)  # the driver allows this from any thread; the worker then sees it
         self._changed()
 
     def reconnect(self, timeout: float) -> None:
@@ -120,33 +126,14 @@ class Link(LinkWorker):
 
     @tracing.setter
     def tracing(self, on: bool) -> None:
-        self._trace.enabled = on
+        with self._cv:
+            self._trace.enabled = on
+            if self._conn is not None:  # the driver's documented hook, set from any thread
+                self._conn.trace = self._trace if on else None
 
     def trace_lines(self) -> list[str]:
         """The last packets recorded, oldest first."""
         return self._trace.lines()
-
-    def snapshot(self) -> Snapshot:
-        """The state, texts and counters, consistent with each other."""
-        with self._cv:
-            conn = self._conn
-            state = self._state()
-            live = conn.counters if conn is not None else ccdpc.Counters()
-            counters = add_counters(self._retired, live)
-            counters.reconnects += self._reconnects
-            version = conn.protocol_version if conn is not None else 0
-            return Snapshot(
-                state=state,
-                text=self._describe(state),
-                alarm=self._mail.alarm,
-                protocol_version=version,
-                protocol_class=CLASSES[version].__name__ if version else "",
-                server_version=conn.server_version if conn is not None else "",
-                counters=counters,
-                errors=self._errors,
-                last_error=self._last_error,
-                pending=self._mail.pending,
-            )
 
     def _submit_send(self, payload: bytes, waited_for: bool) -> tuple[Job[None], Ticket]:
         if not payload:
@@ -154,8 +141,7 @@ class Link(LinkWorker):
         ticket = Ticket(bytes(payload[:40]).decode("ascii", "replace").strip().upper(), waited_for)
         job = Job(f"Sending {ticket.text!r}", lambda: self._do_send(payload, ticket))
         with self._cv:
-            if self._conn is None:
-                raise NotConnected(self._busy())
+            self._require_link()
             self._jobs.put(job)
         return job, ticket
 
@@ -166,3 +152,93 @@ class Link(LinkWorker):
             with self._cv:
                 ticket.waited_for = False  # if it was sent after all, its reply goes to the inbox
             raise
+
+    # -- the detector layer --------------------------------------------------------------------
+
+    def begin(self, kind: Kind, seconds: float, binning: int, timeout: float) -> None:
+        """Start an Expose, ReadFrame or Acquire; return once the PC has accepted its first
+        command (EXPOSE, or READ), while the rest runs in the worker.
+
+        Another one under way, or the PC saying no: `ccdpc.CommandError`. Not sent within
+        `timeout`: withdrawn, `LinkBusy`. Sent but not answered: `WaitTimeout`, and it carries on.
+        """
+        with self._cv:
+            self._require_link()
+            op = self._acq.request(kind, seconds, binning)
+            self._cv.notify_all()
+            if not self._cv.wait_for(lambda: op.answered or op.finished, timeout):
+                if not op.sent:
+                    self._acq.withdraw(op)
+                    raise LinkBusy(
+                        f"The link is busy ({self._busy()}): "
+                        f"{kind.value} withdrawn after {timeout:g} s, nothing sent"
+                    )
+                raise WaitTimeout(f"No answer to {kind.value} within {timeout:g} s; State tells")
+        self._changed()
+        if op.error is not None:
+            raise op.error
+        if op.aborted and not op.answered:
+            raise ccdpc.CommandError(f"{kind.value} aborted before it started")
+
+    def abort(self, timeout: float) -> None:
+        """Stop the detector (ABORT) and the operation under way. A frame being transferred
+        cannot be cut short without breaking the link: it is dropped when it has arrived, and
+        this returns at once. An ABORT not answered within `timeout` goes out all the same."""
+        with self._cv:
+            self._require_link()
+            conn, answered = self._conn, self._acq.aborts_answered
+            if self._acq.request_abort():
+                self._cv.notify_all()
+                if not self._cv.wait_for(
+                    lambda: self._acq.aborts_answered > answered or self._conn is not conn,
+                    timeout,
+                ):
+                    raise WaitTimeout(f"ABORT not answered within {timeout:g} s; it goes out")
+                error = self._acq.abort_error if self._conn is conn else NotConnected(self._busy())
+                if error is not None:
+                    raise error
+        self._changed()
+
+    def temperature(self, timeout: float) -> float:
+        """The CCD temperature in degrees Celsius: TEMP's answer, at most `TEMPERATURE_AGE` old."""
+        with self._cv:
+            self._require_link()
+            cached = self._fresh_temperature(TEMPERATURE_AGE)
+            if cached is not None:
+                return cached
+        text = self.command(b"TEMP", timeout).text  # the worker keeps it for the next readers
+        try:
+            return float(text)
+        except ValueError:
+            raise ccdpc.protocolerror(f"TEMP answered {text!r}") from None
+
+    def watch_temperature(self) -> None:
+        """Keep the temperature fresh (TEMP every `TEMPERATURE_AGE` s) for `WATCH` seconds: an
+        event subscriber is there, and events must not show a stale value."""
+        with self._cv:
+            self._temperature_watched_until = time.monotonic() + WATCH
+
+    def detector_state(self, timeout: float) -> ccdpc.DetectorState | None:
+        """The detector's state, asking STATUS if no reply or event has told it yet; None while
+        disconnected."""
+        with self._cv:
+            if not self._up():
+                return None
+            if self._acq.state is not None:
+                return self._acq.state
+        self.command(b"STATUS", timeout)  # the worker shows its reply to the acquisition
+        with self._cv:
+            return self._acq.state
+
+    def frame(self) -> ccdpc.Frame | None:
+        """The last frame read (its pixels a view of the receive buffer), or None."""
+        with self._cv:
+            return self._acq.frame
+
+    def _up(self) -> bool:
+        """Under the lock: connected, and not resuming a generation 3 session."""
+        return self._conn is not None and not self._resuming
+
+    def _require_link(self) -> None:
+        if not self._up():
+            raise NotConnected(self._busy())

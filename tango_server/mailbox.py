@@ -2,7 +2,9 @@
 
 Replies come in command order, one per command (docs/protocol.md, section 2), in every generation:
 so a queue of the commands sent (`Ticket`) pairs each reply with its command without reading
-sequence numbers, which generation 1 lacks. The mailbox also keeps the PC's complaints (error
+sequence numbers, which generation 1 lacks. The data message that follows the ok reply to READ
+goes to that READ's ticket if it asked for it (`Ticket.wants_data`), else to the inbox; until it
+has come, the mailbox says a transfer is under way. It also keeps the PC's complaints (error
 replies, a STATUS of ERROR) for the device's ALARM state. Plain data, no threads, no sockets: the
 link calls it under its lock, and the tests call it directly.
 """
@@ -14,11 +16,14 @@ from dataclasses import dataclass
 
 import ccdpc
 
-__all__ = ["INBOX_BYTES", "INBOX_MESSAGES", "Mailbox", "Ticket", "payload_of"]
+__all__ = ["INBOX_BYTES", "INBOX_MESSAGES", "UNKNOWN_SEQ", "Mailbox", "Ticket", "payload_of"]
 
 #: Bounds of the inbox: messages nobody fetches must not eat the server's memory.
 INBOX_MESSAGES = 1024
 INBOX_BYTES = 256 * 1024 * 1024
+#: The sequence number of a generation 3 command the driver kept for its resume after the send
+#: itself failed: it is on its way, but the driver did not say under which number.
+UNKNOWN_SEQ = -1
 
 
 @dataclass
@@ -26,20 +31,27 @@ class Ticket:
     """A command sent (or about to be), awaiting its reply.
 
     `text` is the command's start, upper case, for messages. While `waited_for`, the reply is kept
-    here for the caller; otherwise it goes to the inbox (`Send`, or a caller that gave up).
+    here for the caller; otherwise it goes to the inbox (`Send`, or a caller that gave up). A READ
+    that `wants_data` also gets the data message after its ok reply, in `data`.
     """
 
     text: str
     waited_for: bool
+    wants_data: bool = False
     sent: float = 0.0
     seq: int = 0
     reply: ccdpc.Reply | None = None
+    data: ccdpc.Data | None = None
     error: BaseException | None = None
 
     @property
     def settled(self) -> bool:
-        """True once the reply came or the command failed."""
-        return self.reply is not None or self.error is not None
+        """True once the reply (and any data wanted) came, or the command failed."""
+        if self.error is not None:
+            return True
+        if self.reply is None:
+            return False
+        return not self.wants_data or not self.reply.ok or self.data is not None
 
 
 def payload_of(message: ccdpc.Message) -> bytes | bytearray:
@@ -65,6 +77,14 @@ class Mailbox:
         self._bytes = 0
         self._reply_alarm = ""
         self._status_alarm = ""
+        self._data_for: Ticket | None = None
+        #: `time.monotonic()` when the ok reply to a READ came, until its data has: a transfer.
+        self.receiving_since: float | None = None
+
+    @property
+    def first(self) -> Ticket | None:
+        """The command the next reply answers, if any."""
+        return self.tickets[0] if self.tickets else None
 
     @property
     def pending(self) -> int:
@@ -81,20 +101,32 @@ class Mailbox:
         ticket.sent, ticket.seq = now, seq
         self.tickets.append(ticket)
 
-    def route(self, message: ccdpc.Message) -> list[str]:
-        """File a message; return the complaints it carries (error and busy replies, drops).
+    def route(self, message: ccdpc.Message, now: float = 0.0) -> list[str]:
+        """File a message received at `now`; return the complaints it carries (error and busy
+        replies, drops).
 
         A busy reply to no command (none awaits one, or it carries another sequence number: 0 in
         generation 2) is the PC refusing this client (docs/protocol.md, section 6): it raises
         `ccdpc.CommandError` with ``busy`` set, as the driver's own refusal does.
         """
+        if isinstance(message, ccdpc.Data):
+            ticket, self._data_for, self.receiving_since = self._data_for, None, None
+            if ticket is not None:
+                ticket.data = message
+                return []
         if not isinstance(message, ccdpc.Reply):
             return self._deliver(message)
-        first = self.tickets[0] if self.tickets else None
-        if message.status is ccdpc.Status.BUSY and (first is None or first.seq != message.seq):
+        first = self.first
+        if message.status is ccdpc.Status.BUSY and (
+            first is None or first.seq not in (message.seq, UNKNOWN_SEQ)
+        ):
             raise ccdpc.CommandError(f"The PC refused this client: {message.text}", busy=True)
         ticket = self.tickets.popleft() if self.tickets else None
         complaints = self._judge(ticket.text if ticket is not None else "?", message)
+        if ticket is not None and message.ok and ticket.text.split()[:1] == ["READ"]:
+            # Its data message comes next, nothing between (docs/protocol.md, section 2).
+            self.receiving_since = now
+            self._data_for = ticket if ticket.wants_data else None
         if ticket is not None and ticket.waited_for:
             ticket.reply = message
             return complaints
@@ -118,6 +150,16 @@ class Mailbox:
         for ticket in self.tickets:
             ticket.error = error
         self.tickets.clear()
+        if self._data_for is not None:
+            self._data_for.error = error
+        self._data_for = self.receiving_since = None
+
+    def restart_clocks(self, now: float) -> None:
+        """A generation 3 session resumed at `now`: the replies still due are due from now on."""
+        for ticket in self.tickets:
+            ticket.sent = now
+        if self.receiving_since is not None:
+            self.receiving_since = now
 
     def clear_alarms(self) -> None:
         """A new connection: complaints about the old one no longer hold."""

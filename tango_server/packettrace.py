@@ -1,14 +1,13 @@
-"""The hook the driver calls with every packet: hexdump lines, and when a message began to arrive.
+"""The hook the driver calls with every packet: hexdump lines of the last packets, for Trace.
 
-The driver calls its `trace` once per unit it completes (a header, then its payload; a record), in
-the thread that reads. The first unit received during a `receive` call means a message is under
-way until that call returns: that is how the link knows it is busy with a large transfer.
+The driver calls its `trace` once per packet, sent or received (header and payload together), in
+the thread that sends or reads, from the first packet of a connection on (a generation 3 OPEN,
+and those of its resumes, too).
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from collections import deque
 
 from ccdpc.trace import hexdump_line
@@ -24,25 +23,14 @@ class PacketTrace:
 
     def __init__(self, enabled: bool = False, size: int = TRACE_LINES) -> None:
         self.enabled = enabled
-        #: `time.monotonic()` when the first unit of the message being received arrived, or None.
-        self.receiving_since: float | None = None
         self._lines: deque[str] = deque(maxlen=size)
         self._lock = threading.Lock()
 
     def __call__(self, direction: str, data: bytes | bytearray | memoryview) -> None:
-        if direction == "<" and self.receiving_since is None:
-            self.receiving_since = time.monotonic()
         if self.enabled:
-            self.add(hexdump_line(direction, data))
-
-    def add(self, line: str) -> None:
-        """Record a line (the driver's own tracer, `txtout`, calls this)."""
-        with self._lock:
-            self._lines.append(line)
-
-    def received(self) -> None:
-        """The `receive` call is over: no message is under way."""
-        self.receiving_since = None
+            line = hexdump_line(direction, data)
+            with self._lock:
+                self._lines.append(line)
 
     def lines(self) -> list[str]:
         """The lines recorded, oldest first."""

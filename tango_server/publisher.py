@@ -2,8 +2,10 @@
 
 One thread per device, registered with omniORB, does all the pushing: the link's worker only
 wakes it (it never calls into Tango, so a slow event consumer cannot stall the wire). Values
-are pushed when they change; counters at most every `COUNTER_PERIOD`, so a 2.86 MB transfer does
-not turn into an event storm. Clients (taurus, Sardana) subscribe and need no polling.
+are pushed when they change; counters and Progress at most every `COUNTER_PERIOD`, so a 2.86 MB
+transfer does not turn into an event storm. FrameNumber is pushed as soon as a frame is ready,
+like Lima's last_image_ready: a client reads Frame when it changes. Clients (taurus, Sardana)
+subscribe and need no polling.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import time
 from typing import Any
 
 import tango  # type: ignore[import-untyped]
-from tango import DevState
+from tango import AttrQuality, DevState
 
 from .link import Link
 from .state import LinkState, Snapshot
@@ -26,8 +28,31 @@ COUNTER_PERIOD = 0.2
 #: The publisher looks at the link at least this often (seconds), and at once when woken.
 PERIOD = 0.1
 #: Attributes whose change events are pushed from code: at once, and rate-limited.
-EVENTS = ("State", "Status", "ConnectionState", "PendingPackets", "LastError", "Errors")
-COUNTERS = ("BytesSent", "BytesReceived", "PacketsSent", "PacketsReceived", "Reconnects")
+EVENTS = (
+    "State",
+    "Status",
+    "ConnectionState",
+    "PendingPackets",
+    "LastError",
+    "Errors",
+    "DetectorState",
+    "FrameNumber",
+    "SessionId",
+    "ProtocolVersion",
+    "ProtocolClass",
+    "ServerVersion",
+    "Temperature",
+)
+COUNTERS = (
+    "BytesSent",
+    "BytesReceived",
+    "PacketsSent",
+    "PacketsReceived",
+    "Reconnects",
+    "Progress",
+)
+
+_TEXTS = frozenset({"ProtocolClass", "ServerVersion"})
 
 _STATES = {
     LinkState.DISCONNECTED: DevState.OFF,
@@ -39,8 +64,11 @@ _STATES = {
 
 
 def tango_state(snap: Snapshot) -> tuple[Any, str]:
-    """The device's State and Status: the link's state, ALARM if the PC complains, and why."""
-    state, text = _STATES[snap.state], snap.text
+    """The device's State and Status: the link's state, RUNNING while an acquisition is under
+    way, ALARM if the PC complains, and why."""
+    state, text, activity = _STATES[snap.state], snap.text, snap.detector.activity
+    if state in (DevState.ON, DevState.RUNNING) and activity:
+        state, text = DevState.RUNNING, f"{text}\n{activity}."
     if state is DevState.ON and snap.alarm:
         state, text = DevState.ALARM, f"{text} {snap.alarm}"
     if snap.last_error:
@@ -98,10 +126,13 @@ class Publisher:
                 device.info_stream(text)
 
     def _publish(self) -> None:
+        if self._device.is_there_subscriber("Temperature", tango.EventType.CHANGE_EVENT):
+            self._link.watch_temperature()  # only then does the temperature cost traffic
         snap = self._link.snapshot()
         state, status = tango_state(snap)
         self._device.set_state(state)
         self._device.set_status(status)
+        connected = snap.protocol_version != 0
         values: dict[str, object] = {
             "State": state,
             "Status": status,
@@ -109,6 +140,13 @@ class Publisher:
             "PendingPackets": snap.pending,
             "LastError": snap.last_error,
             "Errors": snap.errors,
+            "DetectorState": snap.detector.state,  # None: unknown, pushed as INVALID
+            "FrameNumber": snap.detector.frame_number,
+            "SessionId": snap.session_id if connected else None,
+            "ProtocolVersion": snap.protocol_version if connected else None,
+            "ProtocolClass": snap.protocol_class if connected else None,
+            "ServerVersion": snap.server_version if connected else None,
+            "Temperature": snap.temperature,
         }
         now = time.monotonic()
         if now >= self._counters_due:
@@ -120,8 +158,14 @@ class Publisher:
                 PacketsSent=c.packets_sent,
                 PacketsReceived=c.packets_received,
                 Reconnects=c.reconnects,
+                Progress=snap.detector.progress,
             )
         for name, value in values.items():
-            if self._published.get(name) != value:
-                self._published[name] = value
+            if name in self._published and self._published[name] == value:
+                continue
+            self._published[name] = value
+            if value is None:  # unknown: INVALID, with a placeholder of the attribute's type
+                blank = "" if name in _TEXTS else 0
+                self._device.push_change_event(name, blank, time.time(), AttrQuality.ATTR_INVALID)
+            else:
                 self._device.push_change_event(name, value)

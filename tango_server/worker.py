@@ -1,35 +1,36 @@
-"""The thread side of the link: connects, polls the wire, runs the jobs, keeps the books.
+"""The thread side of the link: connects, polls the wire, runs the jobs, resumes sessions.
 
 The worker is the only thread that touches the `ccdpc` connection. It connects (again, with
 back-off, when the link is lost and `Settings.auto_connect` is set), runs the jobs callers submit
 (a send, a disconnect) and, in between, reads the wire in short polls, filing every message in
-the `Mailbox`. Everything here runs in the worker or under the condition `_cv`; `Link` adds what
-callers ask for. No tango import.
+the `Mailbox` and showing replies and events to the `Acquisition`, whose commands (EXPOSE,
+STATUS, READ, ABORT) it sends one at a time, as tickets like a caller's.
+
+A generation 3 link that is lost keeps its connection object, and so its session: the worker
+resumes it (`CCDPC3.resume`) with the reconnection back-off, and the replies, data and events the
+server kept then arrive as if nothing had happened. Only a lost session, a protocol error, a hung
+PC (no reply within FirstPacketTimeout) or a Disconnect close it. Everything here runs in the
+worker or under the condition `_cv`; `Link` adds what callers ask for. No tango import.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 import ccdpc
 
-from .jobs import Job, JobQueue
-from .mailbox import Mailbox, Ticket
-from .packettrace import PacketTrace
+from .books import BACKOFF, TEMPERATURE_AGE, LinkBooks, explain
+from .jobs import Job
+from .mailbox import UNKNOWN_SEQ, Ticket
 from .settings import Settings
-from .state import LinkState, NotConnected, add_counters
+from .state import NotConnected
 
-__all__ = ["BACKOFF", "BUSY_AFTER", "LOGGER", "POLL", "LinkWorker"]
-
-#: The logger of the link. A library logs and lets the application decide where to (the device
-#: forwards `notices` to Tango logging instead).
-LOGGER = "tango_server.link"
-logging.getLogger(LOGGER).addHandler(logging.NullHandler())
+__all__ = ["CLOSE_WAIT", "POLL", "LinkWorker"]
 
 #: Seconds one read of the wire waits when idle: the longest a submitted job waits for the worker.
 POLL = 0.05
@@ -37,24 +38,14 @@ POLL = 0.05
 #: script's loop): the short poll cuts each command's latency tenfold for a little CPU.
 POLL_BURST = 0.005
 BURST = 1.0
-#: A message half received, or a command unanswered, this long makes the link BUSY; any shorter
-#: and State would flicker on every reply.
-BUSY_AFTER = 0.1
 #: Seconds closing may wait for the peer's answer to a generation 3 CLOSE: a healthy PC answers
 #: at once; a lost link gets hardly any grace, as a hung peer would not answer at all.
 CLOSE_WAIT = 1.0
 LOST_CLOSE_WAIT = 0.2
-#: Reconnection back-off: first delay, factor, longest delay (seconds).
-BACKOFF = (0.25, 2.0, 8.0)
 
 
-class LinkWorker:
-    """The state of a link and the thread that owns its connection (see `Link`).
-
-    `listener()` is called (from any thread, never with the lock held) after anything that may
-    change the link's snapshot; it must return at once. Log records go to the ``tango_server.link``
-    logger and to `notices`, for the device to forward.
-    """
+class LinkWorker(LinkBooks):
+    """The thread that owns the connection of a link (see `Link`)."""
 
     def __init__(
         self,
@@ -62,25 +53,7 @@ class LinkWorker:
         listener: Callable[[], None] | None = None,
         factory: Callable[..., ccdpc.Connection] = ccdpc.CCDPC,
     ) -> None:
-        self.settings = settings
-        self.notices: deque[tuple[int, str]] = deque(maxlen=100)
-        self._listener = listener
-        self._factory = factory
-        self._cv = threading.Condition()
-        self._jobs = JobQueue(self._cv)
-        self._mail = Mailbox()
-        self._conn: ccdpc.Connection | None = None
-        self._retired = ccdpc.Counters()  # traffic of the connections closed
-        self._reconnects = self._errors = self._attempts = 0
-        self._last_error = self._fault = ""
-        self._wanted = self._connecting = settings.auto_connect
-        self._retry_at: float | None = time.monotonic() if settings.auto_connect else None
-        self._backoff = BACKOFF[0]
-        self._connected_once = self._stopping = False
-        self._connect_error: BaseException | None = None
-        self._active_at = 0.0
-        self._trace = PacketTrace(settings.debug)
-        self._log = logging.getLogger(LOGGER)
+        super().__init__(settings, listener, factory)
         self._worker = threading.Thread(
             target=self._run, name=f"ccdpc {settings.hostname}", daemon=True
         )
@@ -99,42 +72,7 @@ class LinkWorker:
         with self._cv:
             conn = self._conn
         if conn is not None:  # the worker is stuck in a transfer: close the socket under it
-            conn.close()
-
-    def _state(self) -> LinkState:
-        if self._conn is None:
-            if self._connecting:
-                return LinkState.CONNECTING
-            return LinkState.FAULT if self._fault else LinkState.DISCONNECTED
-        now, since = time.monotonic(), self._trace.receiving_since
-        if since is not None and now - since >= BUSY_AFTER:
-            return LinkState.BUSY
-        if self._mail.overdue(now, BUSY_AFTER) is not None:
-            return LinkState.BUSY
-        return LinkState.CONNECTED
-
-    def _describe(self, state: LinkState) -> str:
-        where = self.settings.hostname
-        if state is LinkState.CONNECTING:
-            return f"Connecting to {where} (attempt {self._attempts + 1})."
-        if state is LinkState.DISCONNECTED:
-            why = "" if self._wanted else " (Disconnect, or AutoConnect false): use Connect"
-            return f"Not connected to {where}{why}."
-        if state is LinkState.FAULT:
-            auto = self._retry_at is not None
-            then = "AutoConnect will try again" if auto else "Use Connect to try again"
-            return f"{self._fault}. {then}."
-        conn = self._conn
-        assert conn is not None
-        text = f"Connected to {where}, protocol {conn.server_version} ({type(conn).__name__})"
-        if state is LinkState.BUSY:
-            oldest = self._mail.overdue(time.monotonic(), 0.0)
-            doing = f"awaiting the reply to {oldest.text!r}" if oldest else "receiving a message"
-            text += f", {doing}"
-        return text + "."
-
-    def _busy(self) -> str:
-        return self._describe(self._state())
+            conn.close(0)
 
     def _run(self) -> None:
         while True:
@@ -142,7 +80,7 @@ class LinkWorker:
                 job = self._next_job()
                 if job is None and self._stopping:
                     break
-                conn = self._conn
+                conn, resuming = self._conn, self._resuming
             try:
                 if job is not None:
                     self._active_at = time.monotonic()
@@ -150,8 +88,11 @@ class LinkWorker:
                     self._changed()
                 elif conn is None:
                     self._attempt()
+                elif resuming:
+                    self._resume(conn)
                 else:
                     self._poll(conn)
+                    self._drive(conn)
             except Exception as exc:  # a bug must not kill the worker: report it and go on
                 self._log.exception("Unexpected error in the link worker")
                 with self._cv:
@@ -160,16 +101,16 @@ class LinkWorker:
         with self._cv:
             conn = self._conn
         if conn is not None:
-            _close(conn, CLOSE_WAIT)
+            conn.close(CLOSE_WAIT)
             with self._cv:
                 self._retire(conn, NotConnected("The device is shutting down"))
 
     def _next_job(self) -> Job[Any] | None:
-        """Under the condition: a job, or None when it is time to poll, connect or stop."""
+        """Under the condition: a job, or None when it is time to poll, connect, resume or stop."""
         while not self._stopping:
             if self._jobs:
                 return self._jobs.take()
-            if self._conn is not None:
+            if self._conn is not None and not self._resuming:
                 return None
             if self._retry_at is None:
                 self._cv.wait()
@@ -190,23 +131,23 @@ class LinkWorker:
         try:
             conn = self._factory(
                 s.hostname,
-                txtout=self._trace.add,
-                debug=self._trace.enabled,  # so that a generation 3 OPEN is traced too
                 connecttimeout=s.connect_timeout,
                 replytimeout=s.first_packet_timeout,
                 packettimeout=s.packet_timeout,
                 max_payload=s.max_packet_size,
+                # From the first packet (a generation 3 OPEN too); None while Tracing is off, as
+                # a tracer costs the driver a copy of every message received.
+                trace=self._trace if self._trace.enabled else None,
             )
         except (ccdpc.error, ValueError, OSError) as exc:
             with self._cv:
                 self._connecting, self._connect_error = False, exc
                 self._attempts += 1
                 if self._wanted:
-                    self._fail(f"Connecting to {s.hostname} failed: {_explain(exc)}")
+                    self._fail(f"Connecting to {s.hostname} failed: {explain(exc)}")
                 self._cv.notify_all()
             self._changed()
             return
-        conn.trace = self._trace
         with self._cv:
             self._connecting = False
             self._attempts += 1
@@ -223,7 +164,35 @@ class LinkWorker:
                 self._notice(logging.INFO, f"Connected to {s.hostname}: {version}")
             self._cv.notify_all()
         if not keep:
-            conn.close()
+            conn.close(CLOSE_WAIT)
+        self._changed()
+
+    def _resume(self, conn: ccdpc.Connection) -> None:
+        """One attempt at resuming the session of a suspended generation 3 connection."""
+        assert isinstance(conn, ccdpc.CCDPC3)
+        with self._cv:
+            self._retry_at = None
+        self._changed()
+        try:
+            conn.resume(self.settings.connect_timeout)
+        except ccdpc.CommandError:
+            return  # a close from another thread holds the lock: the next turn sees the result
+        except ccdpc.error as exc:
+            with self._cv:
+                self._attempts += 1
+                self._resume_failures += 1
+                self._connect_error = exc
+            self._lost(conn, exc)  # another back-off, or closed if the session is gone
+            return
+        with self._cv:
+            self._attempts += 1
+            if self._conn is conn:
+                self._resuming, self._fault, self._connect_error = False, "", None
+                self._resume_failures, self._backoff = 0, BACKOFF[0]
+                self._active_at = now = time.monotonic()
+                self._mail.restart_clocks(now)  # the replies due were held up by the loss
+                self._notice(logging.INFO, f"Resumed session {conn.session_id}")
+            self._cv.notify_all()
         self._changed()
 
     def _poll(self, conn: ccdpc.Connection) -> None:
@@ -241,15 +210,16 @@ class LinkWorker:
             return
         except ccdpc.CommandError:
             return  # a close from another thread holds the lock: the next poll sees the result
-        finally:
-            self._trace.received()
-        self._active_at = time.monotonic()
+        self._active_at = now = time.monotonic()
         refused: ccdpc.CommandError | None = None
         with self._cv:
+            ticket = self._mail.first if isinstance(message, ccdpc.Reply) else None
             try:
-                complaints = self._mail.route(message)
+                complaints = self._mail.route(message, now)
             except ccdpc.CommandError as refusal:
                 complaints, refused = [], refusal
+            else:
+                self._observe(message, ticket)
             for text in complaints:
                 self._record(logging.WARNING, text)
             self._cv.notify_all()
@@ -259,22 +229,103 @@ class LinkWorker:
         self._changed()
         self._check_deadline(conn)
 
+    def _observe(self, message: ccdpc.Message, ticket: Ticket | None) -> None:
+        """Under the lock: show a message just filed (`ticket`: the command a reply answers) to
+        the acquisition."""
+        if isinstance(message, ccdpc.Reply) and ticket is not None:
+            self._acq.on_reply(ticket.text, message, own=ticket is self._own)
+            if ticket.text == "TEMP" and message.ok:  # anyone's: the cache serves all readers
+                with contextlib.suppress(ValueError):
+                    self._temperature = (float(message.text), time.monotonic())
+        elif isinstance(message, ccdpc.Event):
+            self._acq.on_event(message.text)
+        self._settle_own()
+
+    def _settle_own(self) -> None:
+        """Under the lock: hand the acquisition the outcome of its command, once complete."""
+        own = self._own
+        if own is not None and own.settled:
+            self._own = None
+            if own.error is not None:
+                self._acq.failed(own.text, own.error)
+            elif own.data is not None:
+                self._acq.on_data(own.data)
+        self._take_notices()
+
+    def _drive(self, conn: ccdpc.Connection) -> None:
+        """Send the acquisition's next command (or a TEMP someone watches), if there is one and
+        none of the worker's own is out."""
+        with self._cv:
+            if self._own is not None or self._conn is not conn or self._resuming:
+                return
+            now = time.monotonic()
+            text = self._acq.next_command(now)
+            if text is None and self._temperature_watched_until > now:
+                text = None if self._fresh_temperature(TEMPERATURE_AGE) is not None else "TEMP"
+            if text is None:
+                return
+            if text == "ABORT":
+                self._acq.sent_abort()
+            self._own = ticket = Ticket(text, waited_for=True, wants_data=text == "READ")
+        try:
+            self._do_send(text.encode("ascii"), ticket)
+        except Exception as exc:  # the link's side is handled; the acquisition learns it here
+            with self._cv:
+                ticket.error = ticket.error or exc
+                self._settle_own()
+        with self._cv:
+            self._cv.notify_all()
+        self._changed()
+
     def _check_deadline(self, conn: ccdpc.Connection) -> None:
         limit = self.settings.first_packet_timeout
         with self._cv:
             late = self._mail.overdue(time.monotonic(), limit)
-        if late is not None:
+        if late is not None:  # the PC is hung, not the link lost: a resume would not help
             self._lost(conn, ccdpc.timeout(f"No reply to {late.text!r} within {limit:g} s"))
 
-    def _lost(self, conn: ccdpc.Connection, exc: BaseException) -> None:
-        _close(conn, LOST_CLOSE_WAIT)
+    def _lost(self, conn: ccdpc.Connection, exc: BaseException) -> bool:
+        """The link failed: suspend a resumable session (returns True), else close."""
+        if self._resumable(conn, exc):
+            self._suspend(conn, exc)
+            return True
+        conn.close(LOST_CLOSE_WAIT)
         with self._cv:
             if self._conn is conn:
                 self._retire(conn, exc if self._wanted else NotConnected("Disconnected"))
                 if self._wanted:
-                    self._fail(f"Link to {self.settings.hostname} lost: {_explain(exc)}")
+                    self._fail(f"Link to {self.settings.hostname} lost: {explain(exc)}")
                 else:  # Disconnect closed it under a transfer
                     self._notice(logging.INFO, f"Disconnected from {self.settings.hostname}")
+            self._cv.notify_all()
+        self._changed()
+        return False
+
+    def _resumable(self, conn: ccdpc.Connection, exc: BaseException) -> bool:
+        """A generation 3 link lost with its session intact: the driver closed the socket on a
+        link failure, not on a lost session, a protocol error, or our own close (Disconnect)."""
+        return (
+            isinstance(conn, ccdpc.CCDPC3)
+            and isinstance(exc, ccdpc.error)
+            and not isinstance(exc, (ccdpc.SessionLost, ccdpc.protocolerror))
+            and not conn.connected
+            and self._wanted
+            and not self._stopping
+        )
+
+    def _suspend(self, conn: ccdpc.Connection, exc: BaseException) -> None:
+        """Keep the connection (and the commands awaiting replies); resume after the back-off."""
+        assert isinstance(conn, ccdpc.CCDPC3)
+        with self._cv:
+            if self._conn is conn:
+                self._resuming = True
+                self._fault = (
+                    f"Link to {self.settings.hostname} lost ({explain(exc)}); "
+                    f"session {conn.session_id} kept"
+                )
+                self._record(logging.ERROR, self._fault)
+                self._retry_at = time.monotonic() + self._backoff
+                self._backoff = min(self._backoff * BACKOFF[1], BACKOFF[2])
             self._cv.notify_all()
         self._changed()
 
@@ -284,57 +335,21 @@ class LinkWorker:
             conn = self._conn
         if conn is None:
             return
-        _close(conn, CLOSE_WAIT)
+        conn.close(CLOSE_WAIT)
         with self._cv:
             self._retire(conn, NotConnected("Disconnected"))
             self._notice(logging.INFO, f"Disconnected from {self.settings.hostname}")
 
     def _do_send(self, payload: bytes, ticket: Ticket) -> None:
         conn = self._conn
-        if conn is None:
-            raise NotConnected(f"Not connected to {self.settings.hostname}")
+        if conn is None or self._resuming:
+            raise NotConnected(self._busy())
+        numbered = conn.connected  # a generation 3 command that fails now is kept for the resume
         try:
             seq = conn.send(payload)
         except ccdpc.error as exc:
-            self._lost(conn, exc)
-            raise
+            if not (self._lost(conn, exc) and numbered):
+                raise
+            seq = UNKNOWN_SEQ  # it goes out again with the resume: its reply will come
         with self._cv:
             self._mail.sent(ticket, seq, time.monotonic())
-
-    def _retire(self, conn: ccdpc.Connection, why: BaseException) -> None:
-        """Forget a closed connection, keeping its traffic in the totals."""
-        if self._conn is conn:
-            self._conn = None
-            self._retired = add_counters(self._retired, conn.counters)
-            self._mail.fail_all(why)
-
-    def _fail(self, text: str) -> None:
-        self._fault = text
-        self._record(logging.ERROR, text)
-        if self._wanted and self.settings.auto_connect:
-            self._retry_at = time.monotonic() + self._backoff
-            self._backoff = min(self._backoff * BACKOFF[1], BACKOFF[2])
-
-    def _record(self, level: int, text: str) -> None:
-        self._errors += 1
-        self._last_error = f"{time.strftime('%H:%M:%S')} {text}"
-        self._notice(level, text)
-
-    def _notice(self, level: int, text: str) -> None:
-        self._log.log(level, text)
-        self.notices.append((level, text))
-
-    def _changed(self) -> None:
-        if self._listener is not None:
-            self._listener()
-
-
-def _close(conn: ccdpc.Connection, wait: float) -> None:
-    """Close, waiting at most `wait` seconds for the peer (the packet timeout bounds that wait)."""
-    conn.packettimeout = min(conn.packettimeout or wait, wait)
-    conn.close()
-
-
-def _explain(exc: BaseException) -> str:
-    """``timeout: select interrupted by timeout``: driver texts are terse without their class."""
-    return f"{type(exc).__name__}: {exc}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ from tango import DevState
 from ccdpc.sim import Simulator
 from tango_server.state import LinkState
 
+from .conftest import wait_until
 from .devices import device_servers, reason
 
 BAD: dict[str, tuple[dict[str, Any], str]] = {
@@ -35,10 +37,19 @@ BAD: dict[str, tuple[dict[str, Any], str]] = {
 
 
 @pytest.fixture(scope="module")
-def devices() -> Iterator[tuple[Simulator, dict[str, tango.DeviceProxy]]]:
+def devices(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[Simulator, dict[str, tango.DeviceProxy]]]:
+    folder = str(tmp_path_factory.mktemp("frames"))
     with Simulator(protocol=2) as sim:
         good: dict[str, dict[str, Any]] = {
             "test/good/hostport": {"Host": sim.hostname},
+            "test/good/overwrite": {
+                "Host": sim.hostname,
+                "AutoConnect": False,
+                "DataFolder": folder,
+                "AllowOverwrite": True,
+            },
             "test/good/port": {"Host": sim.host, "Port": sim.port, "Debug": True},
             "test/good/manual": {"Host": sim.hostname, "AutoConnect": False},
             "test/good/small": {"Host": sim.hostname, "AutoConnect": False, "MaxPacketSize": 16},
@@ -141,3 +152,68 @@ def test_a_waiting_client_does_not_block_another(
     waiting.join(5)
     assert reasons == ["CCDPC_Timeout"]
     dev.Disconnect()
+
+
+def test_detector_attributes_describe_themselves(
+    devices: tuple[Simulator, dict[str, tango.DeviceProxy]],
+) -> None:
+    dev = devices[1]["test/good/hostport"]
+    described = {
+        "Temperature": ("CCD temperature", "degC", "%.1f", "Not specified", "Not specified"),
+        "ExposureTime": ("Exposure time", "s", "%.3f", "0", "3600.0"),
+        "Binning": ("Binning", "", "%1d", "1", "2"),
+        "Progress": ("Progress", "%", "%.1f", "0", "100"),
+        "FrameWidth": ("Frame width", "px", "%d", "Not specified", "Not specified"),
+        "FrameNumber": ("Frame number", "", "%d", "Not specified", "Not specified"),
+        "SessionId": ("Session id", "", "%d", "Not specified", "Not specified"),
+    }
+    for name, (label, unit, fmt, low, high) in described.items():
+        config = dev.get_attribute_config(name)
+        assert (config.label, config.unit, config.format) == (label, unit, fmt), name
+        assert (config.min_value, config.max_value) == (low, high), name
+        assert config.description, name
+    frame = dev.get_attribute_config("Frame")
+    assert (frame.data_format, frame.data_type) == (tango.AttrDataFormat.IMAGE, tango.DevUShort)
+    assert (frame.max_dim_x, frame.max_dim_y) == (1242, 1152)
+    state = dev.get_attribute_config("DetectorState")
+    assert list(state.enum_labels) == ["IDLE", "EXPOSING", "READING", "ERROR"]
+    for name in ("ExposureTime", "Binning"):
+        assert dev.get_attribute_config(name).writable == tango.AttrWriteType.READ_WRITE
+
+
+def test_before_any_frame(devices: tuple[Simulator, dict[str, tango.DeviceProxy]]) -> None:
+    dev = only(devices, "test/good/overwrite")
+    assert (dev.FrameNumber, dev.Progress) == (0, 0.0)
+    for name in ("Frame", "FrameWidth", "FrameHeight"):
+        assert dev.read_attribute(name).quality == tango.AttrQuality.ATTR_INVALID, name
+    with pytest.raises(tango.DevFailed) as exc:
+        dev.SaveFrame("first.kcd")
+    assert reason(exc) == "CCDPC_NoFrame"
+    with pytest.raises(tango.DevFailed) as exc:
+        dev.ReadFrame()  # the PC has none either
+    assert (reason(exc), exc.value.args[0].desc) == ("CCDPC_CommandFailed", "no frame")
+    assert dev.DetectorState == 0  # IDLE: asked with STATUS
+    assert -100 < dev.Temperature < 0
+    assert dev.SessionId == 0  # generation 2 has no session
+    dev.Disconnect()
+    for name in ("DetectorState", "Temperature", "SessionId"):
+        assert dev.read_attribute(name).quality == tango.AttrQuality.ATTR_INVALID, name
+
+
+def test_allow_overwrite(devices: tuple[Simulator, dict[str, tango.DeviceProxy]]) -> None:
+    dev = only(devices, "test/good/overwrite")
+    dev.Acquire(0)
+    wait_until(lambda: dev.FrameNumber >= 1, 5, "a frame")
+    first = dev.SaveFrame("same.npy")
+    assert dev.SaveFrame("same.npy") == first
+    dev.Disconnect()
+
+
+def test_data_folder_defaults_to_the_working_directory(
+    devices: tuple[Simulator, dict[str, tango.DeviceProxy]],
+) -> None:
+    dev = devices[1]["test/good/hostport"]
+    with pytest.raises(tango.DevFailed) as exc:
+        dev.SaveFrame("../x.kcd")
+    assert reason(exc) == "CCDPC_BadArgument"
+    assert f"outside DataFolder '{Path.cwd().resolve()}'" in exc.value.args[0].desc

@@ -8,7 +8,7 @@ import tango  # type: ignore[import-untyped]
 import ccdpc
 from tango_server.errors import raise_devfailed, reason_for
 from tango_server.settings import BadProperty
-from tango_server.state import LinkBusy, NotConnected, WaitTimeout
+from tango_server.state import LinkBusy, NoFrame, NotConnected, WaitTimeout
 
 
 @pytest.mark.parametrize(
@@ -24,6 +24,7 @@ from tango_server.state import LinkBusy, NotConnected, WaitTimeout
         (LinkBusy("withdrawn"), "CCDPC_Busy"),
         (ccdpc.CommandError("exposing", busy=True), "CCDPC_Busy"),
         (ccdpc.CommandError("unknown command X"), "CCDPC_CommandFailed"),
+        (NoFrame("no frame yet"), "CCDPC_NoFrame"),
         (ValueError("a command holds at most 4096 bytes"), "CCDPC_BadArgument"),
         (BadProperty("Port", "not a port"), "CCDPC_BadArgument"),
         (RuntimeError("a bug"), "CCDPC_Error"),

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 import ccdpc
-from ccdpc.sim import Simulator
+from ccdpc.sim import Simulator, synthetic_frame
+from tango_server.acquisition import Kind
 from tango_server.link import Link
 from tango_server.settings import Settings
 from tango_server.state import LinkBusy, LinkState, NotConnected, WaitTimeout
@@ -237,3 +238,58 @@ def test_listener_tracing_and_shutdown(start_sim: StartSim) -> None:
         link.shutdown()
         assert time.monotonic() - start < 1
     wait_until(lambda: not sim.connected, 2, "the simulator sees the client leave")
+
+
+def test_gen3_lost_link_keeps_its_session(
+    start_sim: StartSim, make_link: Callable[..., Link]
+) -> None:
+    sim = start_sim(3)
+    link = make_link(sim, connect_timeout=0.5)
+    link.connect(2)
+    session = link.snapshot().session_id
+    link.send(b"IDENT", 2)  # its reply will be lost with the link, and kept by the session
+    sim.set_faults(["silent"])  # new connections get no greeting: the resumes fail
+    sim.disconnect_clients()
+    wait_until(lambda: state(link) is LinkState.FAULT, 5, "FAULT while the link is down")
+    snap = link.snapshot()
+    assert f"session {session} kept. Resuming it: attempt " in snap.text
+    with pytest.raises(NotConnected, match="Resuming"):
+        link.command(b"TEMP", 1)
+    sim.set_faults([])
+    link.connect(2)  # resumes now, not at the next back-off
+    snap = link.snapshot()
+    assert (snap.state, snap.session_id, snap.counters.reconnects) == (
+        LinkState.CONNECTED,
+        session,
+        1,
+    )
+    reply = link.receive(2)
+    assert isinstance(reply, ccdpc.Reply)
+    assert reply.text.startswith("KAPPACCD-SIM ")
+
+
+def test_acquire_through_the_link(
+    start_sim: StartSim, make_link: Callable[..., Link], protocol: int
+) -> None:
+    sim = start_sim(protocol)
+    link = make_link(sim)
+    link.connect(2)
+    assert link.detector_state(2) is ccdpc.DetectorState.IDLE
+    link.begin(Kind.ACQUIRE, 0.0, 2, 2)
+    wait_until(lambda: link.snapshot().detector.frame_number == 1, 5, "the frame")
+    frame = link.frame()
+    assert frame is not None
+    assert (frame.width, frame.height, frame.binning) == (621, 576, 2)
+    assert frame.tobytes() == synthetic_frame(621, 576, 0, 1)
+    assert -100 < link.temperature(2) < 0
+
+
+def test_read_frame_without_one_is_refused(
+    start_sim: StartSim, make_link: Callable[..., Link]
+) -> None:
+    link = make_link(start_sim(2))
+    link.connect(2)
+    with pytest.raises(ccdpc.CommandError, match="no frame"):
+        link.begin(Kind.READ, 0.0, 1, 2)
+    assert link.snapshot().state is LinkState.CONNECTED
+    link.begin(Kind.EXPOSE, 0.0, 1, 2)  # the failed one does not block the next

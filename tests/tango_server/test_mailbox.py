@@ -6,7 +6,7 @@ import pytest
 
 import ccdpc
 from ccdpc import Data, Event, Reply, Status
-from tango_server.mailbox import Mailbox, Ticket, payload_of
+from tango_server.mailbox import UNKNOWN_SEQ, Mailbox, Ticket, payload_of
 
 
 def sent(box: Mailbox, text: str, waited_for: bool = True, seq: int = 0) -> Ticket:
@@ -34,6 +34,46 @@ def test_data_goes_to_the_inbox() -> None:
     assert read.reply == Reply("FRAME 1 1")
     assert box.pending == 1
     assert payload_of(box.pop()) == b"\x01\x02"  # type: ignore[arg-type]
+
+
+def test_data_of_a_read_that_wants_it_goes_to_its_ticket() -> None:
+    box = Mailbox()
+    read = Ticket("READ", waited_for=True, wants_data=True)
+    box.sent(read, 0, now=10.0)
+    box.route(Reply("FRAME 1 1"), now=11.0)
+    assert (read.settled, box.receiving_since) == (False, 11.0)  # the transfer is under way
+    box.route(Event("STATE IDLE"))
+    data = Data(bytearray(b"\x01\x02"))
+    box.route(data, now=12.0)
+    assert (read.data, read.settled, box.receiving_since, box.pending) == (data, True, None, 1)
+
+
+def test_a_refused_read_wants_no_data() -> None:
+    box = Mailbox()
+    read = Ticket("READ", waited_for=True, wants_data=True)
+    box.sent(read, 0, now=10.0)
+    box.route(Reply("no frame", Status.ERROR))
+    assert read.settled
+    assert box.receiving_since is None
+
+
+def test_loss_during_a_transfer_fails_its_ticket_and_clocks_restart() -> None:
+    box = Mailbox()
+    read = Ticket("READ", waited_for=True, wants_data=True)
+    box.sent(read, 0, now=10.0)
+    box.route(Reply("FRAME 1 1"), now=11.0)
+    box.restart_clocks(20.0)
+    assert box.receiving_since == 20.0
+    box.fail_all(ccdpc.emptypacket("gone"))
+    assert read.settled
+    assert box.receiving_since is None
+
+
+def test_a_command_of_unknown_number_may_get_a_busy_reply() -> None:
+    box = Mailbox()
+    expose = sent(box, "EXPOSE 1", seq=UNKNOWN_SEQ)
+    box.route(Reply("exposing", Status.BUSY, seq=4))
+    assert expose.reply is not None
 
 
 def test_unsolicited_busy_reply_is_a_refusal() -> None:
