@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from . import config
 from .errors import protocolerror
 from .messages import Data, Event, Message, Reply, Status
-from .reader import UnitReader
+from .reader import HeaderReader
 
 __all__ = [
     "HEADER",
@@ -108,22 +108,14 @@ def _text(packet: Packet) -> str:
         ) from None
 
 
-class PacketDecoder(UnitReader[Packet]):
+class PacketDecoder(HeaderReader[Header, Packet]):
     """Cuts a stream into `Packet` objects, checking every header before its payload."""
 
     def __init__(self, max_payload: int | None = None) -> None:
-        super().__init__(HEADER_SIZE)
-        self.max_payload = config.maxpacketsize if max_payload is None else max_payload
-        self._header: Header | None = None
+        super().__init__(HEADER_SIZE, config.maxpacketsize if max_payload is None else max_payload)
 
-    def _unit(self, unit: bytearray) -> tuple[int, bool]:
-        header = self._header
-        if header is None:
-            header = decode_header(unit, self.max_payload)
-            if header.length:
-                self._header = header
-                return header.length, False
-            unit = bytearray()
-        self._header = None
-        self._emit(Packet(header.type, header.status, header.seq, unit))
-        return HEADER_SIZE, True
+    def _decode_header(self, unit: bytearray) -> Header:
+        return decode_header(unit, self.max_payload)
+
+    def _message(self, header: Header, payload: bytearray) -> Packet:
+        return Packet(header.type, header.status, header.seq, payload)

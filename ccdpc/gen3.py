@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from . import config
 from .errors import protocolerror
 from .messages import Status
-from .reader import UnitReader
+from .reader import HeaderReader
 
 __all__ = [
     "HEADER",
@@ -144,32 +144,24 @@ def decode_header(data: bytes | bytearray, max_payload: int | None = None) -> He
     return Header3(kind, flags, session, seq, ack, length, crc)
 
 
-class FrameDecoder(UnitReader[Frame3]):
+class FrameDecoder(HeaderReader[Header3, Frame3]):
     """Cuts a stream into `Frame3` objects: header checked before the payload, CRC after it."""
 
     checksum = staticmethod(zlib.crc32)
 
     def __init__(self, max_payload: int | None = None) -> None:
-        super().__init__(HEADER_SIZE)
-        self.max_payload = config.maxpacketsize if max_payload is None else max_payload
-        self._header: Header3 | None = None
+        super().__init__(HEADER_SIZE, config.maxpacketsize if max_payload is None else max_payload)
 
-    def _unit(self, unit: bytearray) -> tuple[int, bool]:
-        header = self._header
-        if header is None:
-            header = decode_header(unit, self.max_payload)
-            if header.length:
-                self._header = header
-                return header.length, False
-            unit = bytearray()
-        self._header = None
-        crc = zlib.crc32(unit) if self._given_checksum is None else self._given_checksum
+    def _decode_header(self, unit: bytearray) -> Header3:
+        return decode_header(unit, self.max_payload)
+
+    def _message(self, header: Header3, payload: bytearray) -> Frame3:
+        crc = zlib.crc32(payload) if self._given_checksum is None else self._given_checksum
         if crc != header.crc:
             raise protocolerror(
                 f"Bad CRC in {header.type.name} frame seq {header.seq}: "
                 f"header says 0x{header.crc:08x}, payload has 0x{crc:08x}",
-                bytes(unit),
+                bytes(payload),
                 header.length,
             )
-        self._emit(Frame3(header.type, header.flags, header.session, header.seq, header.ack, unit))
-        return HEADER_SIZE, True
+        return Frame3(header.type, header.flags, header.session, header.seq, header.ack, payload)

@@ -11,13 +11,21 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
-__all__ = ["UnitReader"]
+__all__ = ["HeaderReader", "UnitReader"]
 
 T = TypeVar("T")
+H = TypeVar("H", bound="Sized")
 
 Buffer = bytes | bytearray | memoryview
+
+
+class Sized(Protocol):
+    """A decoded header: it knows the length of the payload after it."""
+
+    @property
+    def length(self) -> int: ...
 
 
 class UnitReader(ABC, Generic[T]):
@@ -91,3 +99,33 @@ class UnitReader(ABC, Generic[T]):
     @abstractmethod
     def _unit(self, unit: bytearray) -> tuple[int, bool]:
         """Handle a complete unit; return the next unit's size and whether it starts a message."""
+
+
+class HeaderReader(UnitReader[T], Generic[H, T]):
+    """Messages of a fixed-size header and the payload it announces (generations 2 and 3)."""
+
+    def __init__(self, header_size: int, max_payload: int) -> None:
+        super().__init__(header_size)
+        self.header_size = header_size
+        self.max_payload = max_payload
+        self._header: H | None = None
+
+    @abstractmethod
+    def _decode_header(self, unit: bytearray) -> H:
+        """Check and unpack a header (its length against `max_payload` first)."""
+
+    @abstractmethod
+    def _message(self, header: H, payload: bytearray) -> T:
+        """The message of a header and its payload, checked."""
+
+    def _unit(self, unit: bytearray) -> tuple[int, bool]:
+        header = self._header
+        if header is None:
+            header = self._decode_header(unit)
+            if header.length:
+                self._header = header
+                return header.length, False
+            unit = bytearray()
+        self._header = None
+        self._emit(self._message(header, unit))
+        return self.header_size, True

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
 from ccdpc import config
+from ccdpc.sim import Simulator
 
 from .peers import ScriptedPeer
 
@@ -47,3 +49,27 @@ def scripted_peer() -> Iterator[Callable[[Callable[[socket.socket], None]], Scri
     yield start
     for peer in peers:
         peer.close()
+
+
+@pytest.fixture
+def start_sim() -> Iterator[Callable[..., Simulator]]:
+    """``start_sim(protocol=3, **options)``: a started simulator on a free port, stopped after
+    the test."""
+    sims: list[Simulator] = []
+
+    def start(protocol: int = 3, **options: Any) -> Simulator:
+        sim = Simulator(protocol=protocol, **options)
+        sims.append(sim)
+        sim.start()
+        return sim
+
+    yield start
+    for sim in sims:
+        sim.stop()
+
+
+@pytest.fixture(params=[1, 2, 3], ids=["gen1", "gen2", "gen3"])
+def protocol(request: pytest.FixtureRequest) -> int:
+    """Each protocol generation in turn."""
+    value: int = request.param
+    return value

@@ -8,8 +8,7 @@ import io
 import select
 import threading
 import time
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable
 
 import numpy
 import pytest
@@ -22,33 +21,12 @@ StartSim = Callable[..., Simulator]
 CLASSES = {1: ccdpc.StandardCCDPC, 2: ccdpc.NewCCDPC, 3: ccdpc.CCDPC3}
 
 
-@pytest.fixture
-def start_sim() -> Iterator[StartSim]:
-    sims: list[Simulator] = []
-
-    def start(protocol: int, **options: Any) -> Simulator:
-        sim = Simulator(protocol=protocol, port=0, **options)
-        sims.append(sim)
-        sim.start()
-        return sim
-
-    yield start
-    for sim in sims:
-        sim.stop()
-
-
-@pytest.fixture(params=[1, 2, 3], ids=["gen1", "gen2", "gen3"])
-def generation(request: pytest.FixtureRequest) -> int:
-    value: int = request.param
-    return value
-
-
-def test_factory_returns_the_class_of_the_generation(start_sim: StartSim, generation: int) -> None:
-    sim = start_sim(generation)
+def test_factory_returns_the_class_of_the_generation(start_sim: StartSim, protocol: int) -> None:
+    sim = start_sim(protocol)
     with CCDPC(sim.hostname) as pc:
-        assert type(pc) is CLASSES[generation]
-        assert pc.protocol_version == generation
-        assert pc.server_version == f"{generation}.0"
+        assert type(pc) is CLASSES[protocol]
+        assert pc.protocol_version == protocol
+        assert pc.server_version == f"{protocol}.0"
         assert pc.connected
         model, serial, _version = pc.command("IDENT").split()
         assert model == "KAPPACCD-SIM" and len(serial) == 6
@@ -59,8 +37,8 @@ def test_factory_returns_the_class_of_the_generation(start_sim: StartSim, genera
     assert not pc.connected
 
 
-def test_errors_leave_the_link_usable(start_sim: StartSim, generation: int) -> None:
-    sim = start_sim(generation)
+def test_errors_leave_the_link_usable(start_sim: StartSim, protocol: int) -> None:
+    sim = start_sim(protocol)
     with CCDPC(sim.hostname) as pc:
         with pytest.raises(CommandError, match=r"^unknown command foo$"):
             pc.command("foo bar")
@@ -73,8 +51,8 @@ def test_errors_leave_the_link_usable(start_sim: StartSim, generation: int) -> N
         assert pc.command("STATUS").startswith("IDLE")
 
 
-def test_busy_while_exposing_then_abort(start_sim: StartSim, generation: int) -> None:
-    sim = start_sim(generation)
+def test_busy_while_exposing_then_abort(start_sim: StartSim, protocol: int) -> None:
+    sim = start_sim(protocol)
     with CCDPC(sim.hostname) as pc:
         assert pc.command("EXPOSE 60 2") == "EXPOSING 60.000 2"
         with pytest.raises(CommandError, match="exposing") as info:
@@ -85,8 +63,8 @@ def test_busy_while_exposing_then_abort(start_sim: StartSim, generation: int) ->
         assert pc.command("STATUS") == "IDLE frames=0"
 
 
-def test_acquire_gives_the_simulators_frame(start_sim: StartSim, generation: int) -> None:
-    sim = start_sim(generation, seed=5)
+def test_acquire_gives_the_simulators_frame(start_sim: StartSim, protocol: int) -> None:
+    sim = start_sim(protocol, seed=5)
     with CCDPC(sim.hostname) as pc:
         detector = Detector(pc)
         frames = [detector.acquire(0.01, binning) for binning in (2, 1, 2)]
@@ -98,8 +76,8 @@ def test_acquire_gives_the_simulators_frame(start_sim: StartSim, generation: int
         assert hashlib.sha256(frame.tobytes()).digest() == hashlib.sha256(expected).digest()
 
 
-def test_detector_status_temperature_and_wait(start_sim: StartSim, generation: int) -> None:
-    sim = start_sim(generation)
+def test_detector_status_temperature_and_wait(start_sim: StartSim, protocol: int) -> None:
+    sim = start_sim(protocol)
     with CCDPC(sim.hostname) as pc:
         detector = Detector(pc)
         assert detector.ident().model == "KAPPACCD-SIM"
@@ -118,8 +96,8 @@ def test_detector_status_temperature_and_wait(start_sim: StartSim, generation: i
 
 
 def test_events_arrive_in_order(start_sim: StartSim) -> None:
-    for generation in (2, 3):
-        sim = start_sim(generation)
+    for protocol in (2, 3):
+        sim = start_sim(protocol)
         with CCDPC(sim.hostname) as pc:
             pc.command("EXPOSE 0 2")
             texts = []
@@ -130,8 +108,8 @@ def test_events_arrive_in_order(start_sim: StartSim) -> None:
             assert texts == ["STATE EXPOSING", "STATE READING", "FRAME 1 621 576", "STATE IDLE"]
 
 
-def test_send_and_receive_a_frame_raw(start_sim: StartSim, generation: int) -> None:
-    sim = start_sim(generation)
+def test_send_and_receive_a_frame_raw(start_sim: StartSim, protocol: int) -> None:
+    sim = start_sim(protocol)
     with CCDPC(sim.hostname) as pc:
         Detector(pc).acquire(0, 2)
         while pc.pending:
@@ -143,11 +121,11 @@ def test_send_and_receive_a_frame_raw(start_sim: StartSim, generation: int) -> N
         assert isinstance(data, Data) and len(data.payload) == 621 * 576 * 2
 
 
-def test_debugging_traces_to_a_file(start_sim: StartSim, generation: int) -> None:
-    sim = start_sim(generation)
+def test_debugging_traces_to_a_file(start_sim: StartSim, protocol: int) -> None:
+    sim = start_sim(protocol)
     out = io.StringIO()
     with CCDPC(sim.hostname, out, debug=True) as pc:
-        assert isinstance(pc, ccdpc.DebuggingCCDPC) and isinstance(pc, CLASSES[generation])
+        assert isinstance(pc, ccdpc.DebuggingCCDPC) and isinstance(pc, CLASSES[protocol])
         pc.command("TEMP")
         pc.trace = None
         pc.command("TEMP")
@@ -157,10 +135,10 @@ def test_debugging_traces_to_a_file(start_sim: StartSim, generation: int) -> Non
     assert len([line for line in sent if "54 45 4d 50" in line]) == 1  # tracing was switched off
 
 
-def test_second_client_is_refused(start_sim: StartSim, generation: int) -> None:
-    sim = start_sim(generation)
+def test_second_client_is_refused(start_sim: StartSim, protocol: int) -> None:
+    sim = start_sim(protocol)
     with CCDPC(sim.hostname) as first:
-        if generation == 3:
+        if protocol == 3:
             with pytest.raises(ccdpc.SessionLost, match="another client is connected"):
                 CCDPC(sim.hostname)
         else:
@@ -171,8 +149,8 @@ def test_second_client_is_refused(start_sim: StartSim, generation: int) -> None:
         assert first.command("STATUS").startswith("IDLE")
 
 
-def test_two_threads_share_one_connection(start_sim: StartSim, generation: int) -> None:
-    sim = start_sim(generation)
+def test_two_threads_share_one_connection(start_sim: StartSim, protocol: int) -> None:
+    sim = start_sim(protocol)
     failures: list[BaseException] = []
     with CCDPC(sim.hostname) as pc:
 
@@ -253,8 +231,8 @@ def test_gen3_receive_on_a_dropped_link_resumes(start_sim: StartSim) -> None:
     sim = start_sim(3)
     with CCDPC(sim.hostname) as pc:
         assert isinstance(pc, ccdpc.CCDPC3)
-        seq = pc.send(b"TEMP")
-        sim.disconnect_clients()
+        sim.disconnect_clients()  # the driver does not know yet
+        seq = pc.send(b"TEMP")  # kept by the session; sent again after the resume
         message = pc.receive(0.05)  # the resume is not cut short by the short poll
         assert isinstance(message, Reply) and message.seq == seq
         assert pc.counters.reconnects == 1
@@ -287,20 +265,20 @@ def test_gen3_close_does_not_wait_for_a_hung_peer(start_sim: StartSim) -> None:
     assert not pc.connected
 
 
-def test_trace_sees_every_packet_from_the_first(start_sim: StartSim, generation: int) -> None:
-    sim = start_sim(generation)
+def test_trace_sees_every_packet_from_the_first(start_sim: StartSim, protocol: int) -> None:
+    sim = start_sim(protocol)
     packets: list[tuple[str, bytes]] = []
     with CCDPC(sim.hostname, trace=lambda d, b: packets.append((d, bytes(b)))) as pc:
         pc.command("TEMP")
-    if generation == 3:
+    if protocol == 3:
         assert packets[0] == (">", ccdpc.gen3.encode_frame(ccdpc.gen3.Type.OPEN))
         assert packets[1][1][:3] == b"C3\x02"  # OPENED, whole
     assert any(d == ">" and b"TEMP" in p for d, p in packets)
     assert any(d == "<" and b"-60." in p for d, p in packets)
 
 
-def test_fileno_signals_input_for_select(start_sim: StartSim, generation: int) -> None:
-    sim = start_sim(generation)
+def test_fileno_signals_input_for_select(start_sim: StartSim, protocol: int) -> None:
+    sim = start_sim(protocol)
     pc = CCDPC(sim.hostname)
     assert select.select([pc], [], [], 0.05)[0] == []
     pc.send(b"TEMP")
@@ -310,8 +288,8 @@ def test_fileno_signals_input_for_select(start_sim: StartSim, generation: int) -
     assert pc.fileno() == -1
 
 
-def test_abort_during_readout(start_sim: StartSim, generation: int) -> None:
-    sim = start_sim(generation)
+def test_abort_during_readout(start_sim: StartSim, protocol: int) -> None:
+    sim = start_sim(protocol)
     with CCDPC(sim.hostname) as pc:
         detector = Detector(pc)
         detector.expose(0)  # straight to the readout, which takes the PC 0.1 s

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable
 
 import pytest
 
@@ -16,27 +15,6 @@ from ccdpc.sim import Simulator, synthetic_frame
 
 StartSim = Callable[..., Simulator]
 FAST = {"replytimeout": 0.5, "packettimeout": 0.3, "connecttimeout": 0.5}
-
-
-@pytest.fixture
-def start_sim() -> Iterator[StartSim]:
-    sims: list[Simulator] = []
-
-    def start(protocol: int, **options: Any) -> Simulator:
-        sim = Simulator(protocol=protocol, port=0, **options)
-        sims.append(sim)
-        sim.start()
-        return sim
-
-    yield start
-    for sim in sims:
-        sim.stop()
-
-
-@pytest.fixture(params=[1, 2, 3], ids=["gen1", "gen2", "gen3"])
-def generation(request: pytest.FixtureRequest) -> int:
-    value: int = request.param
-    return value
 
 
 class Clock:
@@ -54,15 +32,15 @@ class Clock:
         assert self.elapsed < self.limit, f"took {self.elapsed:.2f} s"
 
 
-def status_reply(generation: int) -> bytes:
-    """What the simulator sends for the first STATUS of a connection (generation 3 aside)."""
-    if generation == 1:
+def status_reply(protocol: int) -> bytes:
+    """What the simulator sends for the first STATUS of a connection (protocol 3 aside)."""
+    if protocol == 1:
         return gen1.encode_reply("IDLE frames=0")
     return gen2.encode_packet(gen2.Type.REPLY, b"IDLE frames=0", seq=1)
 
 
 def recovers(sim: Simulator, pc: ccdpc.Connection | None = None) -> None:
-    """The PC repaired, the next command works: on the same object (generation 3 resumes, and
+    """The PC repaired, the next command works: on the same object (protocol 3 resumes, and
     the late reply to the command that failed is delivered, once) or on a new connection."""
     sim.set_faults([])
     start = time.monotonic()
@@ -76,16 +54,16 @@ def recovers(sim: Simulator, pc: ccdpc.Connection | None = None) -> None:
     assert time.monotonic() - start < 1
 
 
-def test_silent_peer(start_sim: StartSim, generation: int) -> None:
-    sim = start_sim(generation, faults=["silent"])
+def test_silent_peer(start_sim: StartSim, protocol: int) -> None:
+    sim = start_sim(protocol, faults=["silent"])
     with Clock(2), pytest.raises(timeout) as info:
         CCDPC(sim.hostname, **FAST)
     assert str(info.value) == "select interrupted by timeout" and info.value.partial == b""
     recovers(sim)
 
 
-def test_wrong_version(start_sim: StartSim, generation: int) -> None:
-    sim = start_sim(generation, faults=["wrong-version"])
+def test_wrong_version(start_sim: StartSim, protocol: int) -> None:
+    sim = start_sim(protocol, faults=["wrong-version"])
     with pytest.raises(protocolerror) as info:
         CCDPC(sim.hostname)
     assert "b'CCDPC/9.0     \\r\\n'" in str(info.value)
@@ -93,8 +71,8 @@ def test_wrong_version(start_sim: StartSim, generation: int) -> None:
     recovers(sim)
 
 
-def test_stall_first(start_sim: StartSim, generation: int) -> None:
-    sim = start_sim(generation)
+def test_stall_first(start_sim: StartSim, protocol: int) -> None:
+    sim = start_sim(protocol)
     pc = CCDPC(sim.hostname, **FAST)
     sim.set_faults(["stall-first"])
     with Clock(2), pytest.raises(timeout) as info:
@@ -105,35 +83,35 @@ def test_stall_first(start_sim: StartSim, generation: int) -> None:
     pc.close()
 
 
-def test_stall_mid(start_sim: StartSim, generation: int) -> None:
-    sim = start_sim(generation)
+def test_stall_mid(start_sim: StartSim, protocol: int) -> None:
+    sim = start_sim(protocol)
     pc = CCDPC(sim.hostname, **FAST)
     sim.set_faults(["stall-mid"])
     with Clock(2), pytest.raises(timeout) as info:
         pc.command("STATUS")
     assert str(info.value) == "Incomplete packet received"
-    if generation == 3:
+    if protocol == 3:
         assert info.value.partial[:3] == b"C3\x04" and len(info.value.partial) == (24 + 13) // 2
     else:
-        whole = status_reply(generation)
+        whole = status_reply(protocol)
         assert info.value.partial == whole[: len(whole) // 2]
     assert not pc.connected
     recovers(sim, pc)
     pc.close()
 
 
-def test_close_mid(start_sim: StartSim, generation: int) -> None:
-    sim = start_sim(generation)
+def test_close_mid(start_sim: StartSim, protocol: int) -> None:
+    sim = start_sim(protocol)
     pc = CCDPC(sim.hostname, **FAST)
     sim.set_faults(["close-mid"])
-    if generation == 3:
+    if protocol == 3:
         # The reply is kept by the session and sent again after the transparent resume.
         with Clock(2):
             assert pc.command("STATUS") == "IDLE frames=0"
         assert pc.counters.reconnects == 1
         pc.close()
         return
-    whole = status_reply(generation)
+    whole = status_reply(protocol)
     with Clock(2), pytest.raises(emptypacket) as info:
         pc.command("STATUS")
     assert info.value.partial == whole[: len(whole) // 2]
@@ -143,8 +121,8 @@ def test_close_mid(start_sim: StartSim, generation: int) -> None:
     recovers(sim)
 
 
-def test_garbage(start_sim: StartSim, generation: int) -> None:
-    sim = start_sim(generation)
+def test_garbage(start_sim: StartSim, protocol: int) -> None:
+    sim = start_sim(protocol)
     pc = CCDPC(sim.hostname, **FAST)
     sim.set_faults(["garbage"])
     with Clock(2), pytest.raises(protocolerror) as info:
@@ -155,16 +133,16 @@ def test_garbage(start_sim: StartSim, generation: int) -> None:
     recovers(sim)
 
 
-def test_trickle(start_sim: StartSim, generation: int) -> None:
-    sim = start_sim(generation, faults=["trickle"], trickle_delay=0.0005)
+def test_trickle(start_sim: StartSim, protocol: int) -> None:
+    sim = start_sim(protocol, faults=["trickle"], trickle_delay=0.0005)
     with Clock(5), CCDPC(sim.hostname) as pc:
         assert pc.command("STATUS") == "IDLE frames=0"
         assert pc.command("TEMP").startswith("-")
         assert pc.counters.packets_received >= 2
 
 
-def test_huge_length(start_sim: StartSim, generation: int) -> None:
-    sim = start_sim(generation)
+def test_huge_length(start_sim: StartSim, protocol: int) -> None:
+    sim = start_sim(protocol)
     pc = CCDPC(sim.hostname, **FAST)
     sim.set_faults(["huge-length"])
     with Clock(2), pytest.raises(protocolerror, match="67108865 bytes, over the limit"):
@@ -185,13 +163,13 @@ def test_bad_crc(start_sim: StartSim) -> None:
     recovers(sim)
 
 
-def test_reset(start_sim: StartSim, generation: int) -> None:
-    sim = start_sim(generation)
+def test_reset(start_sim: StartSim, protocol: int) -> None:
+    sim = start_sim(protocol)
     pc = CCDPC(sim.hostname, **FAST)
     sim.set_faults(["reset"])
     with Clock(5), pytest.raises(error) as info:
         pc.command("STATUS")
-    if generation == 3:  # every resume is reset again, until the attempts are spent
+    if protocol == 3:  # every resume is reset again, until the attempts are spent
         assert isinstance(info.value, error) and not isinstance(info.value, protocolerror)
     else:
         assert type(info.value) is error and str(info.value) == "Socket died on us."
@@ -220,13 +198,13 @@ def test_drop_session_during_frames(start_sim: StartSim) -> None:
     assert digests == expected
 
 
-def test_server_restart(start_sim: StartSim, generation: int) -> None:
-    sim = start_sim(generation)
+def test_server_restart(start_sim: StartSim, protocol: int) -> None:
+    sim = start_sim(protocol)
     pc = CCDPC(sim.hostname, **FAST)
     sim.restart()
     with Clock(3), pytest.raises(error) as info:
         pc.command("STATUS")
-    if generation == 3:
+    if protocol == 3:
         assert isinstance(info.value, ccdpc.SessionLost)
         assert f"unknown session {pc.session_id}" in str(info.value)  # type: ignore[attr-defined]
     assert not pc.connected

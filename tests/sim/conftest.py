@@ -16,28 +16,6 @@ Connect = Callable[..., RawClient]
 
 
 @pytest.fixture
-def start_sim() -> Iterator[StartSim]:
-    """A factory: ``start_sim(protocol, **options)`` returns a started `Simulator`."""
-    sims: list[Simulator] = []
-
-    def start(protocol: int = 3, **options: Any) -> Simulator:
-        sim = Simulator(protocol=protocol, **options)
-        sims.append(sim)
-        sim.start()
-        return sim
-
-    yield start
-    for sim in sims:
-        sim.stop()
-
-
-@pytest.fixture(params=[1, 2, 3], ids=["gen1", "gen2", "gen3"])
-def protocol(request: pytest.FixtureRequest) -> int:
-    value: int = request.param
-    return value
-
-
-@pytest.fixture
 def sim(start_sim: StartSim, protocol: int) -> Simulator:
     """A started simulator of each generation in turn."""
     return start_sim(protocol)

@@ -6,12 +6,7 @@ No tango import here: the link's unit tests run without it. Device helpers: `dev
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from typing import Any
-
-import pytest
-
-from ccdpc.sim import Simulator
+from collections.abc import Callable
 
 
 def wait_until(condition: Callable[[], object], timeout: float = 5.0, what: str = "") -> None:
@@ -21,25 +16,3 @@ def wait_until(condition: Callable[[], object], timeout: float = 5.0, what: str 
         if time.monotonic() > deadline:
             raise AssertionError(f"not within {timeout:g} s: {what or condition}")
         time.sleep(0.02)
-
-
-@pytest.fixture
-def start_sim() -> Iterator[Callable[..., Simulator]]:
-    """``start_sim(protocol, **options)``: a started simulator, stopped after the test."""
-    sims: list[Simulator] = []
-
-    def start(protocol: int = 3, **options: Any) -> Simulator:
-        sim = Simulator(protocol=protocol, **options)
-        sims.append(sim)
-        sim.start()
-        return sim
-
-    yield start
-    for sim in sims:
-        sim.stop()
-
-
-@pytest.fixture(params=[1, 2, 3], ids=["gen1", "gen2", "gen3"])
-def protocol(request: pytest.FixtureRequest) -> int:
-    value: int = request.param
-    return value
