@@ -16,7 +16,12 @@ from collections.abc import Callable
 import numpy as np
 import tango  # type: ignore[import-untyped]
 from tango import DevState, GreenMode
-from tango.server import Device, command, device_property  # type: ignore[import-untyped]
+from tango.server import (  # type: ignore[import-untyped]
+    Device,
+    attribute,
+    command,
+    device_property,
+)
 
 from tango_server import CCDPC
 
@@ -31,7 +36,8 @@ BINNED_BYTES = 621 * 576 * 2
 
 
 class BareDevice(Device):  # type: ignore[misc]
-    """A command returning a preallocated uint8 array of `Size` bytes, and nothing else."""
+    """A command returning a preallocated uint8 array of `Size` bytes, and an image attribute of
+    a full frame's shape (uint16), and nothing else."""
 
     green_mode = GreenMode.Synchronous
     Size = device_property(dtype=int, default_value=FRAME_BYTES)
@@ -39,7 +45,12 @@ class BareDevice(Device):  # type: ignore[misc]
     def init_device(self) -> None:
         super().init_device()
         self._data = np.arange(int(self.Size), dtype=np.uint64).astype(np.uint8)
+        self._image = np.arange(1152 * 1242, dtype=np.uint64).astype(np.uint16).reshape(1152, 1242)
         self.set_state(DevState.ON)
+
+    @attribute(dtype=((np.uint16,),), max_dim_x=1242, max_dim_y=1152)  # type: ignore[untyped-decorator]
+    def Image(self) -> np.ndarray:  # noqa: N802 - a Tango attribute
+        return self._image
 
     @command(dtype_out="DevVarCharArray")  # type: ignore[untyped-decorator]
     def Get(self) -> np.ndarray:  # noqa: N802 - a Tango command
@@ -89,6 +100,35 @@ def receive(samples: int) -> Result:
         )
 
 
+def frame_attribute(samples: int) -> Result:
+    """Reading the `Frame` image attribute (a full frame) against `BareDevice.Image`."""
+    with (
+        simulators(3) as (hostname,),
+        device_server(BareDevice, {}) as bare,
+        device_server(CCDPC, {"Host": hostname}) as dev,
+    ):
+        wait_for(lambda: dev.State() == DevState.ON, "the device ON")
+        dev.Acquire(0)
+        wait_for(lambda: dev.FrameNumber == 1 and dev.State() == DevState.ON, "the first frame")
+        base, project = [], []
+        for index in range(samples + 1):
+            if index % 2:  # alternate the order, as in `receive`
+                b, p = _timed(lambda: bare.Image), _timed(lambda: dev.Frame)
+            else:
+                p, b = _timed(lambda: dev.Frame), _timed(lambda: bare.Image)
+            if index:
+                base.append(b)
+                project.append(p)
+    return Result(
+        "Tango Frame attribute (1242x1152 uint16) vs bare image attribute, gen 3",
+        "ms",
+        statistics.median(base) * 1e3,
+        statistics.median(project) * 1e3,
+        "<= 1.1x",
+        higher_is_better=False,
+    )
+
+
 def end_to_end(protocol: int, frames: int, rounds: int) -> Result:
     """Frames/s of binned frames from the simulator through driver, device and a DeviceProxy."""
     with simulators(protocol) as (hostname,), device_server(CCDPC, {"Host": hostname}) as dev:
@@ -112,7 +152,7 @@ def end_to_end(protocol: int, frames: int, rounds: int) -> Result:
 
 
 def run(quick: bool = False) -> list[Result]:
-    results = [receive(samples=3 if quick else 61)]
+    results = [receive(samples=3 if quick else 61), frame_attribute(samples=3 if quick else 61)]
     for protocol in GENERATIONS:
         results.append(end_to_end(protocol, frames=3 if quick else 40, rounds=2 if quick else 5))
     return results

@@ -59,7 +59,10 @@ def test_memory_benchmark_runs_and_reports_numbers() -> None:
     [
         (
             device.run,
-            ["Tango Receive of 2.86 MB already in the inbox vs bare command, gen 3"]
+            [
+                "Tango Receive of 2.86 MB already in the inbox vs bare command, gen 3",
+                "Tango Frame attribute (1242x1152 uint16) vs bare image attribute, gen 3",
+            ]
             + [
                 "end to end, binned 0.72 MB frames via Send(READ)+2 Receive "
                 f"(no Frame attr.), gen {p}"
