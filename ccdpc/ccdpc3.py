@@ -33,6 +33,8 @@ class CCDPC3(Connection):
     lost or delivered twice. A resume is given at least `connecttimeout`, even inside a shorter
     `receive`. While waiting, the driver pings after `ping_interval` seconds without a frame from
     the server, across calls, so a client that polls with short timeouts keeps the session alive.
+    A command is numbered and kept before it is written: if the write and the resume after it both
+    fail, the command is still sent on the next resume and its reply will arrive (for `receive`).
     `close()` ends the session on the server.
     """
 
