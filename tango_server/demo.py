@@ -91,7 +91,8 @@ def session(dev: Any, args: argparse.Namespace, folder: Path, out: TextIO) -> Pa
         file=out,
     )
     saved = Path(dev.SaveFrame(str(folder / f"frame_{dev.FrameNumber:04d}.kcd")))
-    print(f"  saved           {saved}", file=out)
+    kept = "" if args.data_dir else " (a temporary folder, removed on exit: --data-dir keeps it)"
+    print(f"  saved           {saved}{kept}", file=out)
     print(f"  State {dev.State()}", file=out)
     return saved
 
