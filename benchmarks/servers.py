@@ -1,9 +1,8 @@
 """Tango device servers for the benchmarks, each in a process of its own, and how to drive them.
 
-As in tests/tango_server/devices.py: every server runs in a child process (two servers in one
-process crash), started by a forkserver that has numpy, tango and the device classes imported
-already, so a server is up in a fraction of a second, and that does not inherit the benchmark's
-sockets.
+Every server runs in a child process started by a forkserver (see `tango_server.testing`) that
+has numpy, tango and the device classes imported already, so a server is up in a fraction of a
+second.
 """
 
 from __future__ import annotations
@@ -16,10 +15,8 @@ from typing import Any
 
 import numpy as np
 import tango  # type: ignore[import-untyped]
-from tango.test_context import (  # type: ignore[import-untyped]
-    DeviceTestContext,
-    MultiDeviceTestContext,
-)
+
+from tango_server import testing
 
 __all__ = ["Properties", "device_server", "device_servers", "drain", "prepare_frame", "read_frame"]
 
@@ -35,25 +32,10 @@ _READY_TIMEOUT = 20.0
 
 
 @contextlib.contextmanager
-def _forkserver() -> Iterator[None]:
-    previous = multiprocessing.get_start_method(allow_none=True)
-    multiprocessing.set_start_method("forkserver", force=True)
-    try:
-        yield
-    finally:
-        multiprocessing.set_start_method(previous, force=True)
-
-
-@contextlib.contextmanager
 def device_server(device_class: type, properties: Properties) -> Iterator[tango.DeviceProxy]:
     """One device of `device_class` with these properties, in its own server process."""
-    with _forkserver():
-        context = DeviceTestContext(device_class, properties=properties, process=True, debug=0)
-        proxy = context.__enter__()
-    try:
+    with testing.device_server(device_class, properties) as proxy:
         yield proxy
-    finally:
-        context.__exit__(None, None, None)
 
 
 @contextlib.contextmanager
@@ -61,16 +43,8 @@ def device_servers(
     device_class: type, devices: dict[str, Properties]
 ) -> Iterator[list[tango.DeviceProxy]]:
     """Several devices (name -> properties) in one server process; their proxies, in order."""
-    entries = [{"name": name, "properties": props} for name, props in devices.items()]
-    with _forkserver():
-        context = MultiDeviceTestContext(
-            [{"class": device_class, "devices": entries}], process=True, debug=0
-        )
-        context.__enter__()
-    try:
-        yield [context.get_device(name) for name in devices]
-    finally:
-        context.__exit__(None, None, None)
+    with testing.device_servers(device_class, devices) as proxies:
+        yield [proxies[name] for name in devices]
 
 
 def wait_for(condition: Callable[[], object], what: str, timeout: float = _READY_TIMEOUT) -> None:

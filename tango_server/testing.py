@@ -1,0 +1,84 @@
+"""Device servers in child processes, for tests and benchmarks (``DeviceTestContext``).
+
+Every server runs in a process of its own (two servers in one process crash). The child is not
+forked from the caller but started by a forkserver: a forked child would inherit the caller's
+sockets, a simulator's listener among them, and keep it open; a stopped simulator would then still
+accept connections and could not be started again on its port.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import tango  # type: ignore[import-untyped]
+from tango.test_context import (  # type: ignore[import-untyped]
+    DeviceTestContext,
+    MultiDeviceTestContext,
+)
+
+__all__ = ["device_server", "device_servers", "forkserver"]
+
+Properties = dict[str, Any]
+
+#: Starts of a context that fail with cppTango's reconnection throttle are tried again this often.
+_STARTS = 3
+
+
+@contextlib.contextmanager
+def forkserver() -> Iterator[None]:
+    """Child processes started meanwhile come from the forkserver."""
+    previous = multiprocessing.get_start_method(allow_none=True)
+    multiprocessing.set_start_method("forkserver", force=True)
+    try:
+        yield
+    finally:
+        multiprocessing.set_start_method(previous, force=True)
+
+
+def _started(make: Callable[[], Any]) -> Any:
+    """A started context. On a loaded machine the context's first ping can reach the server
+    before it listens; cppTango then refuses a second try within 1 s ("The connection request
+    was delayed"), and the start fails although the server is fine: start it anew."""
+    for attempt in range(_STARTS):
+        with forkserver():  # the context makes its queues when built: both under the forkserver
+            context = make()
+            try:
+                context.__enter__()
+                return context
+            except tango.DevFailed as exc:
+                context.__exit__(None, None, None)
+                if attempt == _STARTS - 1 or exc.args[0].reason != "API_CantConnectToDevice":
+                    raise
+    raise AssertionError("unreachable")
+
+
+@contextlib.contextmanager
+def device_server(device_class: type, properties: Properties) -> Iterator[tango.DeviceProxy]:
+    """One device of `device_class` with these properties, in its own server process."""
+    context = _started(
+        lambda: DeviceTestContext(device_class, properties=properties, process=True, debug=0)
+    )
+    try:
+        yield context.device
+    finally:
+        context.__exit__(None, None, None)
+
+
+@contextlib.contextmanager
+def device_servers(
+    device_class: type, devices: dict[str, Properties]
+) -> Iterator[dict[str, tango.DeviceProxy]]:
+    """Several devices (name -> properties) in one server process."""
+    entries = [{"name": name, "properties": props} for name, props in devices.items()]
+    context = _started(
+        lambda: MultiDeviceTestContext(
+            [{"class": device_class, "devices": entries}], process=True, debug=0
+        )
+    )
+    try:
+        yield {name: context.get_device(name) for name in devices}
+    finally:
+        context.__exit__(None, None, None)
