@@ -13,6 +13,9 @@ from ccdpc.sim import Simulator
 
 from .peers import ScriptedPeer
 
+# The fault matrix: the `fault_matrix` fixture and the summary table (tests/fault_report.py).
+pytest_plugins = ["tests.fault_report"]
+
 
 @pytest.fixture
 def tcp_pair() -> Iterator[tuple[socket.socket, socket.socket]]:

@@ -30,6 +30,7 @@ from ccdpc import (
 )
 from ccdpc.greeting import encode_greeting
 
+from .fault_report import FaultMatrix
 from .peers import ScriptedPeer, read_exactly
 
 Start = Callable[[Callable[[socket.socket], None]], ScriptedPeer]
@@ -280,18 +281,26 @@ def test_peer_closing_before_the_greeting(scripted_peer: Start) -> None:
     assert info.value.partial == b"CCDPC/"
 
 
-def test_connection_refused() -> None:
+def test_connection_refused(fault_matrix: FaultMatrix) -> None:
     with socket.create_server(("127.0.0.1", 0)) as probe:
         port = probe.getsockname()[1]
-    with pytest.raises(error, match=f"Cannot connect to 127.0.0.1:{port}"):
-        CCDPC(f"127.0.0.1:{port}")
+    with fault_matrix.case("connection refused") as case:
+        with (
+            case.timed(5),
+            pytest.raises(error, match=f"Cannot connect to 127.0.0.1:{port}") as info,
+        ):
+            CCDPC(f"127.0.0.1:{port}")
+        case.raised(info.value)
 
 
-def test_unresolvable_host() -> None:
-    start = time.monotonic()
-    with pytest.raises(error, match=r"Cannot resolve host 'no-such-host\.invalid'"):
-        CCDPC("no-such-host.invalid:9033", connecttimeout=2)
-    assert time.monotonic() - start < 10
+def test_unresolvable_host(fault_matrix: FaultMatrix) -> None:
+    with fault_matrix.case("unresolvable host") as case:
+        with (
+            case.timed(10),
+            pytest.raises(error, match=r"Cannot resolve host 'no-such-host\.invalid'") as info,
+        ):
+            CCDPC("no-such-host.invalid:9033", connecttimeout=2)
+        case.raised(info.value)
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,8 @@ import ccdpc
 from ccdpc import CCDPC, CommandError, Data, Detector, DetectorState, Event, Reply, Status
 from ccdpc.sim import Simulator, synthetic_frame
 
+from .fault_report import FaultMatrix
+
 StartSim = Callable[..., Simulator]
 CLASSES = {1: ccdpc.StandardCCDPC, 2: ccdpc.NewCCDPC, 3: ccdpc.CCDPC3}
 
@@ -135,18 +137,25 @@ def test_debugging_traces_to_a_file(start_sim: StartSim, protocol: int) -> None:
     assert len([line for line in sent if "54 45 4d 50" in line]) == 1  # tracing was switched off
 
 
-def test_second_client_is_refused(start_sim: StartSim, protocol: int) -> None:
+def test_second_client_is_refused(
+    start_sim: StartSim, protocol: int, fault_matrix: FaultMatrix
+) -> None:
     sim = start_sim(protocol)
-    with CCDPC(sim.hostname) as first:
+    with CCDPC(sim.hostname) as first, fault_matrix.case("second client", protocol) as case:
         if protocol == 3:
-            with pytest.raises(ccdpc.SessionLost, match="another client is connected"):
+            with case.timed(5), pytest.raises(ccdpc.SessionLost) as lost:
                 CCDPC(sim.hostname)
+            failure: BaseException = lost.value
         else:
             second = CCDPC(sim.hostname)
-            with pytest.raises((CommandError, ccdpc.error), match="another client"):
+            with case.timed(5), pytest.raises((CommandError, ccdpc.error)) as refused:
                 second.command("IDENT")
+            failure = refused.value
             second.close()
-        assert first.command("STATUS").startswith("IDLE")
+        case.raised(failure)
+        assert "another client" in str(failure)
+        with case.recovery():
+            assert first.command("STATUS").startswith("IDLE")
 
 
 def test_two_threads_share_one_connection(start_sim: StartSim, protocol: int) -> None:

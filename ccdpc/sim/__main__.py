@@ -41,6 +41,10 @@ def _parser() -> argparse.ArgumentParser:
         help="drop-session: cut each connection at a random point up to --drop-after",
     )
     parser.add_argument("--trickle-delay", type=float, default=0.0005, help="seconds, for trickle")
+    parser.add_argument("--slow-chunk", type=int, default=1460, help="bytes per chunk, for slow")
+    parser.add_argument(
+        "--slow-delay", type=float, default=0.002, help="seconds between chunks, for slow"
+    )
     return parser
 
 
@@ -58,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
             drop_after=args.drop_after,
             drop_random=args.drop_random,
             trickle_delay=args.trickle_delay,
+            slow_chunk=args.slow_chunk,
+            slow_delay=args.slow_delay,
         )
     except ValueError as exc:
         print(f"ccdpc-sim: {exc}", file=sys.stderr)

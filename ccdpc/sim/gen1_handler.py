@@ -16,6 +16,9 @@ _PREFIX = {Status.OK: len("OK "), Status.ERROR: len("ER "), Status.BUSY: len("ER
 class Gen1Handler(Handler):
     """Every command is one record: its text is the record without trailing spaces. No events."""
 
+    #: A record has no header: its status word (``OK ``, ``ER `` or ``DA ``) comes nearest.
+    header_size = 3
+
     def __init__(self, link: LinkContext) -> None:
         super().__init__(link)
         self._buffer = bytearray()

@@ -17,6 +17,8 @@ __all__ = ["Gen2Handler"]
 class Gen2Handler(Handler):
     """Commands are type 1 messages; events carry the connection's own counter 1, 2, 3, ..."""
 
+    header_size = HEADER_SIZE
+
     def __init__(self, link: LinkContext) -> None:
         super().__init__(link)
         self._decoder = PacketDecoder()

@@ -17,6 +17,7 @@ class Gen3Handler(Handler):
     commands are executed once each, in sequence order, and every frame carries the `ack`."""
 
     idle_close = True
+    header_size = HEADER_SIZE
 
     def __init__(self, link: LinkContext) -> None:
         super().__init__(link)

@@ -70,6 +70,8 @@ class Handler(ABC):
 
     #: Whether the server closes a connection that sent nothing for the idle timeout.
     idle_close: ClassVar[bool] = False
+    #: The bytes of a reply's first message that the `header-only` fault sends.
+    header_size: ClassVar[int]
 
     def __init__(self, link: LinkContext) -> None:
         self.link = link

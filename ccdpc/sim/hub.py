@@ -31,6 +31,9 @@ class Settings:
     trickle_delay: float
     #: `drop-session`: each connection draws its drop point from 1..drop_after (seeded).
     drop_random: bool = False
+    #: `slow`: the most bytes one chunk holds, and the seconds between the starts of two chunks.
+    slow_chunk: int = 1460
+    slow_delay: float = 0.002
     #: Generation 3: seconds without any byte from the client before the server hangs up.
     idle_timeout: float = 60.0
     #: Seconds one send may take before the server gives the connection up.

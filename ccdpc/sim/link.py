@@ -6,7 +6,8 @@ interleave. Faults act where the bytes meet the socket; see `ccdpc.sim.faults` f
 
 A close the server decides on is a FIN (``shutdown(SHUT_WR)``) followed by a short drain of what
 the client still sends, so the kernel does not turn it into an RST that would destroy the last
-reply before the client reads it.
+reply before the client reads it. The `half-close` fault drains without end: until the client
+closes (or the server stops).
 """
 
 from __future__ import annotations
@@ -68,6 +69,10 @@ class Link:
         self._stalled = False
         self._closing = False
         self._reset = False
+        self._half_closed = False
+        # `slow`: bytes the current chunk may still take, and when the next chunk may start.
+        self._slow_room = 0
+        self._slow_next = 0.0
         self._reader = threading.Thread(
             target=self._read_loop, name=f"ccdpc-sim-read-{number}", daemon=True
         )
@@ -111,6 +116,10 @@ class Link:
             return False
         if "reset" in faults:
             self._reset = True
+            return False
+        if "half-close" in faults:
+            self._half_closed = self._stalled = True
+            self._close_output()
             return False
         if "stall-first" in faults:
             self._stalled = True
@@ -161,7 +170,7 @@ class Link:
             while not self._hub.stopping:
                 now = time.monotonic()
                 wait = _POLL
-                if self._closing:
+                if self._closing and not self._half_closed:
                     linger_until = linger_until or now + LINGER
                     wait = linger_until - now
                     if wait <= 0:
@@ -244,6 +253,10 @@ class Link:
                 self._write(self._handler.huge_header(first))
                 self._stalled = True
                 return
+            if "header-only" in faults:
+                self._write(first[: self._handler.header_size])
+                self._stalled = True
+                return
             if "stall-mid" in faults or "close-mid" in faults:
                 self._write(first[: len(first) // 2])
                 self._stalled = True
@@ -281,14 +294,38 @@ class Link:
         return self._drop_point
 
     def _send(self, view: memoryview) -> None:
-        if "trickle" not in self._hub.faults:
+        faults = self._hub.faults
+        if "trickle" in faults:
+            self._trickle(view)
+        elif "slow" in faults:
+            self._send_slowly(view)
+        else:
             self._sock.sendall(view)
-            return
+
+    def _trickle(self, view: memoryview) -> None:
         delay = self._hub.settings.trickle_delay
         for index in range(len(view)):
             if index and self._wakeup.wait(delay):
                 raise _Closed
             self._sock.sendall(view[index : index + 1])
+
+    def _send_slowly(self, view: memoryview) -> None:
+        """`slow`: a chunk of at most `slow_chunk` bytes per `slow_delay`, across messages (the
+        header and payload of one message, or two messages back to back, share the pace)."""
+        chunk, delay = self._hub.settings.slow_chunk, self._hub.settings.slow_delay
+        start = 0
+        while start < len(view):
+            now = time.monotonic()
+            if now >= self._slow_next:
+                self._slow_room, self._slow_next = chunk, now + delay
+            elif not self._slow_room:
+                if self._wakeup.wait(self._slow_next - now):
+                    raise _Closed
+                continue
+            end = start + min(self._slow_room, len(view) - start)
+            self._sock.sendall(view[start:end])
+            self._slow_room -= end - start
+            start = end
 
     def _close_output(self) -> None:
         """The server closes: release the slot first, then FIN; the reader drains and ends."""

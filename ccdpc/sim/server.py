@@ -38,6 +38,8 @@ class Simulator:
     into the greeting. `drop_after` is the byte count of the `drop-session` fault (default 1000);
     with `drop_random`, each connection is cut at a point drawn from 1..drop_after instead
     (seeded, so a run is reproducible). `trickle_delay` is the pause between bytes of `trickle`.
+    `slow_chunk` and `slow_delay` are the chunk size (bytes) and the pause between chunks
+    (seconds) of `slow`.
     """
 
     def __init__(  # noqa: PLR0917 - the published signature
@@ -52,6 +54,8 @@ class Simulator:
         trickle_delay: float = 0.0005,
         *,
         drop_random: bool = False,
+        slow_chunk: int = 1460,
+        slow_delay: float = 0.002,
     ) -> None:
         if protocol not in (1, 2, 3):
             raise ValueError(f"protocol must be 1, 2 or 3, not {protocol!r}")
@@ -61,7 +65,20 @@ class Simulator:
             raise ValueError(f"drop_after must be at least 0, not {drop_after}")
         if trickle_delay < 0:
             raise ValueError(f"trickle_delay must be at least 0, not {trickle_delay}")
-        settings = Settings(protocol, minor, seed, drop_after, trickle_delay, drop_random)
+        if slow_chunk < 1:
+            raise ValueError(f"slow_chunk must be at least 1, not {slow_chunk}")
+        if slow_delay < 0:
+            raise ValueError(f"slow_delay must be at least 0, not {slow_delay}")
+        settings = Settings(
+            protocol,
+            minor,
+            seed,
+            drop_after,
+            trickle_delay,
+            drop_random,
+            slow_chunk=slow_chunk,
+            slow_delay=slow_delay,
+        )
         self._hub = Hub(settings, check_faults(faults, protocol))
         self.host = host
         self.port = port

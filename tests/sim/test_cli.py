@@ -5,11 +5,14 @@ from __future__ import annotations
 import re
 import selectors
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
 
 import pytest
+
+from ccdpc.greeting import GREETING_SIZE
 
 from .rawclient import RawClient
 
@@ -71,8 +74,29 @@ def test_faults_from_the_command_line(run_cli: list[subprocess.Popen[bytes]]) ->
     assert process.wait(5) == 0
 
 
+def test_slow_network_from_the_command_line(run_cli: list[subprocess.Popen[bytes]]) -> None:
+    process = start(run_cli, "--fault", "slow", "--slow-chunk", "4", "--slow-delay", "0.05")
+    port = int(first_line(process).split(":")[-1].split()[0])
+    with socket.create_connection(("127.0.0.1", port), timeout=3) as sock:
+        pieces = []
+        while sum(map(len, pieces)) < GREETING_SIZE:
+            pieces.append(sock.recv(GREETING_SIZE))
+            assert pieces[-1], "EOF"
+    assert b"".join(pieces) == b"CCDPC/3.0     \r\n"
+    assert len(pieces) >= GREETING_SIZE // 4 and all(len(p) <= 4 for p in pieces), pieces
+    process.terminate()
+    assert process.wait(5) == 0
+
+
 @pytest.mark.parametrize(
-    "args", [["--fault", "nope"], ["--protocol", "4"], ["--protocol", "1", "--fault", "bad-crc"]]
+    "args",
+    [
+        ["--fault", "nope"],
+        ["--protocol", "4"],
+        ["--protocol", "1", "--fault", "bad-crc"],
+        ["--slow-delay", "-1"],
+        ["--slow-chunk", "0"],
+    ],
 )
 def test_bad_arguments_exit_2(run_cli: list[subprocess.Popen[bytes]], args: list[str]) -> None:
     process = start(run_cli, *args)

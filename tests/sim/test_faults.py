@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 import zlib
 from collections.abc import Callable
 from typing import Any
@@ -15,6 +16,7 @@ from ccdpc.greeting import GREETING_SIZE
 from ccdpc.messages import Status
 from ccdpc.reader import UnitReader
 from ccdpc.sim import Simulator
+from ccdpc.sim.link import LINGER
 
 from .conftest import Connect, StartSim
 from .rawclient import RawClient, wait_until
@@ -218,3 +220,86 @@ def test_drop_session_again_and_again_loses_nothing(start_sim: StartSim) -> None
     client.close()
     assert texts == [f"SHUTTER {'OPEN' if n % 2 else 'CLOSED'}" for n in range(20)]
     assert sim.connections > 5
+
+
+def recv_pieces(sock: socket.socket, size: int) -> list[bytes]:
+    """What each ``recv`` returned until `size` bytes had come (every wait bounded by the
+    socket's timeout)."""
+    pieces: list[bytes] = []
+    while sum(len(piece) for piece in pieces) < size:
+        piece = sock.recv(size)
+        assert piece, f"EOF after {pieces!r}"
+        pieces.append(piece)
+    return pieces
+
+
+def test_slow_sends_in_spaced_chunks(start_sim: StartSim, protocol: int) -> None:
+    sim = start_sim(protocol, faults=["slow"], slow_chunk=5, slow_delay=0.05)
+    with socket.create_connection(("127.0.0.1", sim.port), timeout=2) as sock:
+        pieces = recv_pieces(sock, GREETING_SIZE)
+    assert b"".join(pieces) == f"CCDPC/{protocol}.0     \r\n".encode()
+    # 16 bytes in chunks of 5 bytes, 50 ms apart: no recv can get two chunks at once.
+    assert len(pieces) >= -(-GREETING_SIZE // 5), f"arrived as {pieces!r}"
+    assert all(len(piece) <= 5 for piece in pieces), pieces
+
+
+def test_slow_paces_a_reply_across_its_parts(start_sim: StartSim, connect: Connect) -> None:
+    sim = start_sim(2, slow_chunk=4, slow_delay=0.05)
+    client = connect(sim)
+    sim.set_faults(["slow"])
+    client.send_command("STATUS")
+    full = reply_bytes(client)  # a 12-byte header and a 13-byte payload: 25 bytes
+    pieces = recv_pieces(client.sock, len(full))
+    assert b"".join(pieces) == full
+    assert len(pieces) >= -(-len(full) // 4) and all(len(piece) <= 4 for piece in pieces), pieces
+
+
+def test_slow_replies_are_intact(start_sim: StartSim, connect: Connect, protocol: int) -> None:
+    sim = start_sim(protocol, faults=["slow"], slow_chunk=7, slow_delay=0.001)
+    client = connect(sim)
+    assert client.command("STATUS").text == "IDLE frames=0"
+    assert client.command("IDENT").text.startswith("KAPPACCD-SIM ")
+
+
+def test_slow_does_not_hold_up_a_closing_simulator(start_sim: StartSim, connect: Connect) -> None:
+    sim = start_sim(1, slow_chunk=1, slow_delay=30)
+    client = connect(sim)
+    sim.set_faults(["slow"])
+    client.send_command("STATUS")
+    assert client.recv_exactly(1) == b"O"  # the next byte is due in 30 s
+    start = time.monotonic()
+    sim.stop()
+    assert time.monotonic() - start < 5
+
+
+def test_half_close_sends_fin_and_keeps_reading(sim: Simulator, connect: Connect) -> None:
+    client = connect(sim)
+    sim.set_faults(["half-close"])
+    client.send_command("EXPOSE 1")
+    assert client.read_until_eof() == b""  # a FIN, not an RST, and no answer
+    assert sim.detector.state == "IDLE", "the command was not executed"
+    assert not sim.connected, "the controlling-client slot is free"
+    # Past the linger of an ordinary close, the server still reads (and drops) what comes: a
+    # closed socket would answer it with an RST.
+    until = time.monotonic() + LINGER + 0.5
+    while time.monotonic() < until:
+        client.send_command("STATUS")
+        assert client.recv_some(0.1) == b""
+        time.sleep(0.05)  # pacing, not synchronisation: a few commands over the window
+    client.close()
+    sim.set_faults([])
+    assert connect(sim).command("STATUS").text == "IDLE frames=0", "repaired"
+
+
+def test_header_only_sends_the_header_then_nothing(sim: Simulator, connect: Connect) -> None:
+    client = connect(sim)
+    sim.set_faults(["header-only"])
+    client.send_command("STATUS")
+    full = reply_bytes(client)
+    size = {1: 3, 2: gen2.HEADER_SIZE, 3: gen3.HEADER_SIZE}[sim.protocol]
+    assert client.recv_exactly(size) == full[:size]
+    client.expect_silence(0.3)
+    client.close()
+    sim.set_faults([])
+    wait_until(lambda: not sim.connected)
+    assert connect(sim).command("STATUS").text == "IDLE frames=0", "repaired"

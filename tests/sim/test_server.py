@@ -25,6 +25,10 @@ def test_construction_is_validated() -> None:
     for fault in ("bad-crc", "drop-session"):
         with pytest.raises(ValueError, match="need protocol 3"):
             Simulator(protocol=1, faults=[fault])
+    with pytest.raises(ValueError, match="slow_delay must be at least 0"):
+        Simulator(slow_delay=-0.1)
+    with pytest.raises(ValueError, match="slow_chunk must be at least 1"):
+        Simulator(slow_chunk=0)
     sim = Simulator(protocol=2)
     with pytest.raises(ValueError, match="unknown fault"):
         sim.set_faults(["nope"])
@@ -46,6 +50,9 @@ def test_faults_list() -> None:
         "bad-crc",
         "reset",
         "drop-session",
+        "slow",
+        "half-close",
+        "header-only",
     }
     sim = Simulator(faults=["trickle"])
     sim.set_faults(["stall-mid", "garbage"])

@@ -8,6 +8,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+import pytest
+
+from ..fault_report import FaultMatrix
+
+
+@pytest.fixture
+def fault_matrix(fault_matrix: FaultMatrix) -> FaultMatrix:
+    """The fault cases of device tests go in the Tango level's table."""
+    fault_matrix.level = "tango"
+    return fault_matrix
+
 
 def wait_until(condition: Callable[[], object], timeout: float = 5.0, what: str = "") -> None:
     """Poll `condition()` until true; `AssertionError` naming `what` after `timeout` seconds."""

@@ -11,13 +11,15 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import numpy as np
 import pytest
 import tango  # type: ignore[import-untyped]
 from tango import DevState
 
 import ccdpc
-from ccdpc.sim import Simulator
+from ccdpc.sim import Simulator, synthetic_frame
 
+from ..fault_report import Case, FaultMatrix
 from .conftest import wait_until
 from .devices import device_server, reason
 
@@ -26,57 +28,81 @@ CLIENT_TIMEOUT = 3.0
 
 @contextmanager
 def pc_with(
-    protocol: int, faults: list[str], **properties: Any
+    protocol: int, faults: list[str], sim_options: dict[str, Any] | None = None, **properties: Any
 ) -> Iterator[tuple[Simulator, tango.DeviceProxy]]:
-    """A simulator with these faults, and a device on it (AutoConnect false unless given)."""
+    """A simulator with these faults (and options), and a device on it (AutoConnect false
+    unless given)."""
     properties.setdefault("AutoConnect", False)
     with (
-        Simulator(protocol=protocol, faults=faults) as sim,
+        Simulator(protocol=protocol, faults=faults, **(sim_options or {})) as sim,
         device_server({"Host": sim.hostname, **properties}) as dev,
     ):
         yield sim, dev
 
 
-def timed_failure(call: Callable[[], object]) -> tuple[str, float]:
-    """Run a call that must fail; return its reason and how long it took."""
+def timed_failure(call: Callable[[], object], case: Case | None = None) -> tuple[str, float]:
+    """Run a call that must fail; return its reason and how long it took (also into `case`)."""
     start = time.monotonic()
     with pytest.raises(tango.DevFailed) as exc:
         call()
-    return reason(exc), time.monotonic() - start
+    took = time.monotonic() - start
+    if case is not None:
+        case.seconds, case.outcome = took, f"DevFailed {reason(exc)}"
+    return reason(exc), took
 
 
-def test_stall_first(protocol: int) -> None:
-    with pc_with(protocol, ["stall-first"], FirstPacketTimeout=1.0) as (_, dev):
+def outcome(why: str, dev: tango.DeviceProxy) -> str:
+    """A fault matrix cell: the DevFailed reason and the State after it."""
+    return f"DevFailed {why}, {dev.State()}"
+
+
+def recovered(case: Case, condition: Callable[[], object], timeout: float, what: str) -> None:
+    """Wait (bounded) until the device works again; the time it took goes into `case`."""
+    start = time.monotonic()
+    wait_until(condition, timeout, what)
+    case.recovered = time.monotonic() - start
+
+
+def test_stall_first(protocol: int, fault_matrix: FaultMatrix) -> None:
+    with (
+        pc_with(protocol, ["stall-first"], FirstPacketTimeout=1.0) as (_, dev),
+        fault_matrix.case("stall-first", protocol) as case,
+    ):
         dev.Connect()
         dev.Send(b"IDENT")  # sent: the PC will never answer
         wait_until(lambda: dev.State() == DevState.RUNNING, 1, "RUNNING while awaiting a reply")
         assert "awaiting the reply to 'IDENT'" in dev.Status()
         why, took = timed_failure(lambda: dev.Receive(0))
         assert (why, took < 0.5) == ("CCDPC_Timeout", True)  # the wait is elsewhere
-        why, took = timed_failure(lambda: dev.Command("TEMP"))
+        why, took = timed_failure(lambda: dev.Command("TEMP"), case)
         assert why == "CCDPC_Timeout"
         assert took < CLIENT_TIMEOUT
         wait_until(lambda: dev.State() == DevState.FAULT, 2, "FAULT once FirstPacketTimeout passed")
+        case.outcome = outcome(why, dev)
         assert "No reply to 'IDENT' within 1 s" in dev.Status()
         assert "No reply to 'IDENT'" in dev.LastError
         why, took = timed_failure(lambda: dev.Command("IDENT"))
         assert (why, took < 0.5) == ("CCDPC_NotConnected", True)
 
 
-def test_stall_mid(protocol: int) -> None:
-    with pc_with(protocol, ["stall-mid"], PacketTimeout=1.5) as (sim, dev):
+def test_stall_mid(protocol: int, fault_matrix: FaultMatrix) -> None:
+    with (
+        pc_with(protocol, ["stall-mid"], PacketTimeout=1.5) as (sim, dev),
+        fault_matrix.case("stall-mid", protocol) as case,
+    ):
         dev.Connect()
         dev.Send(b"IDENT")  # half the reply comes, then nothing
         wait_until(lambda: dev.State() == DevState.RUNNING, 1, "RUNNING during the stall")
         for call in (lambda: dev.Command("TEMP"), lambda: dev.Send(b"TEMP")):
-            why, took = timed_failure(call)
+            why, took = timed_failure(call, case)
             assert why in ("CCDPC_Timeout", "CCDPC_Busy", "CCDPC_NotConnected")
             assert took < CLIENT_TIMEOUT
         if protocol == 3:
             sim.set_faults([])  # so that the resume, 0.25 s after the loss, goes through
         wait_until(lambda: "Incomplete packet received" in dev.LastError, 3, "the stall seen")
+        case.outcome = f"DevFailed {why}, {dev.State()}"
         if protocol == 3:  # the session is resumed, and the reply sent again, whole
-            wait_until(lambda: dev.State() == DevState.ON, 5, "ON once resumed")
+            recovered(case, lambda: dev.State() == DevState.ON, 5, "ON once resumed")
             assert bytes(dev.Receive(2000)).startswith(b"KAPPACCD-SIM ")
             assert dev.Reconnects == 1
             return
@@ -100,16 +126,20 @@ def test_stall_mid_while_commands_wait() -> None:
         wait_until(lambda: dev.State() == DevState.OFF, 2, "OFF after Disconnect")
 
 
-def test_simulator_killed_and_restarted(protocol: int) -> None:
-    with pc_with(protocol, [], AutoConnect=True) as (sim, dev):
+def test_simulator_killed_and_restarted(protocol: int, fault_matrix: FaultMatrix) -> None:
+    with (
+        pc_with(protocol, [], AutoConnect=True) as (sim, dev),
+        fault_matrix.case("server restart", protocol) as case,
+    ):
         wait_until(lambda: dev.State() == DevState.ON, what="ON")
         sim.stop()
         wait_until(lambda: dev.State() == DevState.FAULT, what="FAULT once the PC is gone")
         assert "lost" in dev.Status()
-        why, took = timed_failure(lambda: dev.Command("IDENT"))
+        why, took = timed_failure(lambda: dev.Command("IDENT"), case)
         assert (why, took < 0.5) == ("CCDPC_NotConnected", True)
+        case.outcome = outcome(why, dev)
         sim.start()  # the same port
-        wait_until(lambda: dev.State() == DevState.ON, 10, "ON again, by AutoConnect")
+        recovered(case, lambda: dev.State() == DevState.ON, 10, "ON again, by AutoConnect")
         assert dev.Reconnects >= 1
         assert dev.Command("IDENT").startswith("KAPPACCD-SIM ")
 
@@ -131,53 +161,75 @@ def test_restart_seen_by_event_subscribers(protocol: int) -> None:
         assert dev.Reconnects == 1
 
 
-def test_silent_peer(protocol: int) -> None:
-    with pc_with(protocol, ["silent"], ConnectTimeout=1.0) as (_, dev):
+def test_silent_peer(protocol: int, fault_matrix: FaultMatrix) -> None:
+    with (
+        pc_with(protocol, ["silent"], ConnectTimeout=1.0) as (_, dev),
+        fault_matrix.case("silent", protocol) as case,
+    ):
         assert dev.State() == DevState.OFF
-        why, took = timed_failure(dev.Connect)
+        why, took = timed_failure(dev.Connect, case)
         assert why == "CCDPC_Timeout"
         assert took < CLIENT_TIMEOUT
         assert dev.State() == DevState.FAULT
         assert "timeout" in dev.LastError
+        case.outcome = outcome(why, dev)
 
 
-def test_wrong_version(protocol: int) -> None:
-    with pc_with(protocol, ["wrong-version"]) as (_, dev):
-        why, _ = timed_failure(dev.Connect)
+def test_wrong_version(protocol: int, fault_matrix: FaultMatrix) -> None:
+    with (
+        pc_with(protocol, ["wrong-version"]) as (_, dev),
+        fault_matrix.case("wrong-version", protocol) as case,
+    ):
+        why, _ = timed_failure(dev.Connect, case)
         assert why == "CCDPC_ProtocolError"
         assert dev.State() == DevState.FAULT
         assert "CCDPC/9" in dev.Status()
+        case.outcome = outcome(why, dev)
 
 
 @pytest.mark.parametrize("fault", ["garbage", "huge-length"])
-def test_protocol_violation(protocol: int, fault: str) -> None:
-    with pc_with(protocol, [fault]) as (_, dev):
+def test_protocol_violation(protocol: int, fault: str, fault_matrix: FaultMatrix) -> None:
+    with (
+        pc_with(protocol, [fault]) as (_, dev),
+        fault_matrix.case(fault, protocol) as case,
+    ):
         dev.Connect()
-        why, took = timed_failure(lambda: dev.Command("IDENT"))
+        why, took = timed_failure(lambda: dev.Command("IDENT"), case)
         assert why == "CCDPC_ProtocolError"
         assert took < CLIENT_TIMEOUT
         assert dev.State() == DevState.FAULT
         assert "protocolerror" in dev.Status()
+        case.outcome = outcome(why, dev)
 
 
-def test_connection_closed_under_a_reply(protocol: int) -> None:
-    with pc_with(protocol, ["close-mid"]) as (_, dev):
+def test_connection_closed_under_a_reply(protocol: int, fault_matrix: FaultMatrix) -> None:
+    with (
+        pc_with(protocol, ["close-mid"]) as (_, dev),
+        fault_matrix.case("close-mid", protocol) as case,
+    ):
         dev.Connect()
         if protocol == 3:  # the session resumes and the reply is sent again, whole
+            start = time.monotonic()
             assert dev.Command("IDENT").startswith("KAPPACCD-SIM ")
+            case.seconds = time.monotonic() - start
             assert dev.Reconnects == 1
             assert dev.State() == DevState.ON
+            case.outcome = f"ok: resumed, reply sent again, {dev.State()}"
             return
-        why, took = timed_failure(lambda: dev.Command("IDENT"))
+        why, took = timed_failure(lambda: dev.Command("IDENT"), case)
         assert why == "CCDPC_EmptyPacket"
         assert took < CLIENT_TIMEOUT
         assert dev.State() == DevState.FAULT
+        case.outcome = outcome(why, dev)
 
 
-def test_connection_reset_at_every_command(protocol: int) -> None:
-    with pc_with(protocol, ["reset"]) as (sim, dev):
+def test_connection_reset_at_every_command(protocol: int, fault_matrix: FaultMatrix) -> None:
+    with (
+        pc_with(protocol, ["reset"]) as (sim, dev),
+        fault_matrix.case("reset", protocol) as case,
+    ):
         dev.Connect()
-        why, took = timed_failure(lambda: dev.Command("IDENT"))
+        why, took = timed_failure(lambda: dev.Command("IDENT"), case)
         assert took < CLIENT_TIMEOUT
         if protocol == 3:
             # Its resumes are reset as well: the link is lost, the session and the command kept.
@@ -185,43 +237,62 @@ def test_connection_reset_at_every_command(protocol: int) -> None:
             wait_until(lambda: dev.State() == DevState.FAULT, what="FAULT after the resumes")
             assert f"Link to {sim.hostname} lost (" in dev.Status()
             assert "kept. Resuming it: attempt " in dev.Status()
+            case.outcome = outcome(why, dev)
             sim.set_faults([])
-            wait_until(lambda: dev.State() == DevState.ON, 10, "ON once resumed")
+            recovered(case, lambda: dev.State() == DevState.ON, 10, "ON once resumed")
             assert bytes(dev.Receive(2000)).startswith(b"KAPPACCD-SIM ")  # once, not lost
         else:
             assert why == "CCDPC_Error"
             assert dev.State() == DevState.FAULT
             assert "Socket died on us." in dev.Status()
+            case.outcome = outcome(why, dev)
 
 
-def test_bad_crc() -> None:
-    with pc_with(3, ["bad-crc"]) as (_, dev):
+def test_bad_crc(fault_matrix: FaultMatrix) -> None:
+    with (
+        pc_with(3, ["bad-crc"]) as (_, dev),
+        fault_matrix.case("bad-crc", 3) as case,
+    ):
         dev.Connect()
-        why, _ = timed_failure(lambda: dev.Command("IDENT"))
+        why, _ = timed_failure(lambda: dev.Command("IDENT"), case)
         assert why == "CCDPC_ProtocolError"
         assert dev.State() == DevState.FAULT
+        case.outcome = outcome(why, dev)
 
 
-def test_dropped_session_resumes() -> None:
+def test_dropped_session_resumes(fault_matrix: FaultMatrix) -> None:
     with (
         Simulator(protocol=3, faults=["drop-session"], drop_after=200) as sim,
         device_server({"Host": sim.hostname}) as dev,
+        fault_matrix.case("drop-session", 3) as case,
     ):
         wait_until(lambda: dev.State() == DevState.ON, what="ON")
+        start = time.monotonic()
         for _ in range(5):
             assert dev.Command("IDENT").startswith("KAPPACCD-SIM ")
+        case.seconds = time.monotonic() - start
         assert dev.Reconnects >= 1
         assert dev.State() == DevState.ON
+        case.outcome = f"ok: 5 commands over {dev.Reconnects} resumes, {dev.State()}"
 
 
-def test_another_client_holds_the_pc(protocol: int) -> None:
-    with pc_with(protocol, []) as (sim, dev), ccdpc.CCDPC(sim.hostname):
+def test_another_client_holds_the_pc(protocol: int, fault_matrix: FaultMatrix) -> None:
+    with (
+        pc_with(protocol, []) as (sim, dev),
+        ccdpc.CCDPC(sim.hostname),
+        fault_matrix.case("second client", protocol) as case,
+    ):
+        start = time.monotonic()
         if protocol == 3:  # refused when opening the session
             why, _ = timed_failure(dev.Connect)
             assert why == "CCDPC_Error"
+            case.outcome = f"DevFailed {why}, "
         else:  # greeted, then refused
             dev.Connect()
+            case.outcome = "Connect ok, then "
         wait_until(lambda: dev.State() == DevState.FAULT, what="FAULT: refused")
+        case.seconds = time.monotonic() - start
+        case.outcome += str(dev.State())
         assert "another client is connected" in dev.Status()
 
 
@@ -288,3 +359,75 @@ def test_detector_commands_answer_during_a_long_transfer() -> None:
         dev.Disconnect()  # closes the connection under the transfer
         wait_until(lambda: dev.State() == DevState.OFF, 3, "OFF after Disconnect")
         assert dev.FrameNumber == 1
+
+
+def test_slow_network(protocol: int, fault_matrix: FaultMatrix) -> None:
+    with (
+        pc_with(protocol, ["slow"], {"seed": 3}) as (_, dev),
+        fault_matrix.case("slow", protocol) as case,
+    ):
+        start = time.monotonic()
+        dev.Connect()
+        assert dev.Command("IDENT").startswith("KAPPACCD-SIM 000003 ")
+        dev.Binning = 2
+        dev.Acquire(0)  # 715 kB in 490 chunks of 1460 bytes, 2 ms apart
+        wait_until(lambda: dev.FrameNumber == 1, 10, "the frame")
+        pixels = synthetic_frame(621, 576, 3, 1)
+        assert np.array_equal(dev.Frame, np.frombuffer(pixels, "<u2").reshape(576, 621))
+        wait_until(lambda: dev.State() == DevState.ON, 5, "ON once the frame is in")
+        case.seconds = time.monotonic() - start
+        case.outcome = f"ok: commands, a binned frame pixel-exact, {dev.State()}"
+
+
+@pytest.mark.parametrize(
+    ("fault", "options", "message"),
+    [
+        ("slow", {"slow_chunk": 8, "slow_delay": 2.0}, "Incomplete packet received"),
+        ("header-only", {}, "Incomplete packet received"),
+        ("half-close", {}, "Invalid packet received after 0 other packets"),
+    ],
+    ids=["slow", "header-only", "half-close"],
+)
+def test_link_lost_then_repaired(
+    protocol: int, fault_matrix: FaultMatrix, fault: str, options: dict[str, Any], message: str
+) -> None:
+    # slow: 8 bytes, then 2 s to the next chunk, more than the PacketTimeout.
+    scenario = "slow, a chunk late" if fault == "slow" else fault
+    with (
+        pc_with(protocol, [], options, PacketTimeout=0.5, ConnectTimeout=1.0) as (sim, dev),
+        fault_matrix.case(scenario, protocol) as case,
+    ):
+        dev.Connect()
+        sim.set_faults([fault])
+        if protocol == 3 and fault == "header-only":
+            # The resume gets the reply again, whole: retransmissions are sent intact.
+            start = time.monotonic()
+            assert dev.Command("IDENT").startswith("KAPPACCD-SIM ")
+            case.seconds = time.monotonic() - start
+            assert message in dev.LastError
+            assert (dev.Reconnects, dev.State()) == (1, DevState.ON)
+            case.outcome = f"ok: resumed, reply sent again, {dev.State()}"
+            return
+        why, took = timed_failure(lambda: dev.Command("IDENT"), case)
+        assert took < CLIENT_TIMEOUT
+        if protocol == 3:  # the session is kept and resumed: the device's wait ends first
+            assert why == "CCDPC_Timeout"
+            wait_until(lambda: message in dev.LastError, 3, "the failure seen")
+            assert dev.State() == DevState.FAULT
+            assert "kept. Resuming it: attempt " in dev.Status()
+            case.outcome = outcome(why, dev)
+            sim.set_faults([])
+            recovered(case, lambda: dev.State() == DevState.ON, 10, "ON once resumed")
+            assert bytes(dev.Receive(2000)).startswith(b"KAPPACCD-SIM ")  # once, not lost
+            return
+        expected = "CCDPC_EmptyPacket" if fault == "half-close" else "CCDPC_Timeout"
+        assert why == expected
+        assert dev.State() == DevState.FAULT
+        assert message in dev.Status()
+        case.outcome = outcome(why, dev)
+        sim.set_faults([])
+        start = time.monotonic()
+        dev.Connect()
+        assert dev.Command("IDENT").startswith("KAPPACCD-SIM ")
+        case.recovered = time.monotonic() - start
+        assert dev.State() == DevState.ON
