@@ -20,6 +20,7 @@ import argparse
 import socket
 import subprocess
 import sys
+import zlib
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -80,6 +81,7 @@ class RawPeer:
             self.session = self._frame3().session
         self._answer = bytearray()
         self._script: Iterator[tuple[bytes, bytes]] = iter(())
+        self.crc = 0  # of the last answer `exchange_checked` received
 
     def prepare(self, command: bytes, count: int) -> int:
         """Probe `command` once, then encode it `count` times; returns the answer's length."""
@@ -113,6 +115,25 @@ class RawPeer:
             if not n:
                 raise EOFError(f"the simulator closed after {got} of {length} bytes")
             got += n
+        if ack_after:
+            sock.sendall(ack_after)
+
+    def exchange_checked(self) -> None:
+        """`exchange`, with a ``zlib.crc32`` of each chunk as it lands: the least a client must
+        do for a protocol whose frames carry a CRC (generation 3)."""
+        packet, ack_after = next(self._script)
+        sock = self.sock
+        sock.sendall(packet)
+        view = memoryview(self._answer)
+        got, length = 0, len(view)
+        crc = 0
+        while got < length:
+            n = sock.recv_into(view[got:])
+            if not n:
+                raise EOFError(f"the simulator closed after {got} of {length} bytes")
+            crc = zlib.crc32(view[got : got + n], crc)
+            got += n
+        self.crc = crc
         if ack_after:
             sock.sendall(ack_after)
 

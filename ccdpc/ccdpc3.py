@@ -18,6 +18,8 @@ __all__ = ["CCDPC3"]
 
 #: Commands over this many bytes are refused before sending (the server would refuse them too).
 MAX_COMMAND = 4096
+# Seconds a ping may come late, so that back-to-back calls wait for the same time.
+_PING_SLACK = 0.01
 
 
 def _link_lost(exc: error) -> bool:
@@ -74,8 +76,11 @@ class CCDPC3(Connection):
     def resume(self, timeout: float | None = None) -> None:
         """Reconnect and resume the session now, if the connection is down (else nothing)."""
         limit = self.connecttimeout if timeout is None else timeout
-        with self._exclusive(limit):
+        self._acquire(limit)
+        try:
             self._require_link(time.monotonic() + limit)
+        finally:
+            self._lock.release()
 
     def close(self, timeout: float | None = None) -> None:
         """End the session on the server (CLOSE, answered by CLOSE), then close the socket.
@@ -167,10 +172,8 @@ class CCDPC3(Connection):
     def _next_frame(self, deadline: float) -> Frame3:
         """The next frame. After `ping_interval` without a frame from the server (counted across
         calls), send PING; no frame within the packet timeout after it means the link is dead."""
+        decoder = self._decoder
         while True:
-            if self._decoder.mid_message:
-                frame = self._next_event(self._decoder, deadline)
-                break
             now = time.monotonic()
             if self._ping_sent is None and now - self._last_heard >= self.ping_interval:
                 self._write(self.session.control_frame(Type.PING, b"ccdpc"))
@@ -182,12 +185,19 @@ class CCDPC3(Connection):
                     raise Timeout(f"No answer to a ping within {self._between():g} s")
                 until = min(deadline, dead_at)
             else:
-                until = min(deadline, self._last_heard + self.ping_interval)
+                heard = self._last_heard
+                if now - heard < _PING_SLACK:
+                    # A frame came just now: count from now, a ping at most that much late, and
+                    # the wait is the same as the last one, so the socket's timeout need not be
+                    # set again (a system call per command).
+                    heard = now
+                heard += self.ping_interval
+                until = deadline if deadline < heard else heard
             try:
-                frame = self._next_event(self._decoder, until)
+                frame = self._next_event(decoder, until, now)
                 break
             except Timeout as exc:
-                if exc.partial or self._decoder.mid_message or time.monotonic() >= deadline:
+                if exc.partial or decoder.mid_message or time.monotonic() >= deadline:
                     raise
         self._last_heard, self._ping_sent = time.monotonic(), None
         return frame

@@ -11,8 +11,8 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, ClassVar, TypeVar
@@ -27,6 +27,7 @@ from .transport import (
     PEER_CLOSED,
     IdleTask,
     connect,
+    recvatleast,
     recvfixed,
     recvinto,
     sendfixed,
@@ -40,6 +41,9 @@ Tracer = Callable[[str, bytes | bytearray | memoryview], None]
 T = TypeVar("T")
 
 _FRAME_REPLY = re.compile(r"FRAME ([0-9]{1,6}) ([0-9]{1,6})")
+_BUSY = "connection busy: another call is in progress"
+#: Bytes a connection receives at most ahead of need; units up to this size go through them.
+_READ_AHEAD = 65536
 
 
 @dataclass
@@ -115,6 +119,10 @@ class Connection:
         self._version = version
         self._lock = threading.Lock()
         self._pending: deque[Message] = deque()
+        # Bytes received ahead of the unit that needed them: `_rx[_rx_start:_rx_end]`.
+        self._rx = bytearray(_READ_AHEAD)
+        self._rx_view = memoryview(self._rx)
+        self._rx_start = self._rx_end = 0
 
     # -- public API -------------------------------------------------------------------------
 
@@ -130,14 +138,17 @@ class Connection:
 
     def fileno(self) -> int:
         """The socket's file descriptor (-1 when closed), to wait for input with `select`
-        together with other sources; read and write only through this object."""
+        together with other sources, when `pending` is 0; read and write only through this
+        object."""
         sock = self._sock
         return -1 if sock is None else sock.fileno()
 
     @property
     def pending(self) -> int:
-        """Messages received and queued (events that arrived while awaiting a reply, ...)."""
-        return len(self._pending)
+        """Messages received and queued (events that arrived while awaiting a reply, ...), plus
+        one if bytes of the next message were read ahead: none of them is in the socket any more,
+        so `select` on `fileno` would not see them; `receive` takes them first."""
+        return len(self._pending) + (self._rx_end > self._rx_start)
 
     def command(self, text: str, timeout: float | None = None) -> str:
         """Send a text command and return the text of its reply.
@@ -146,8 +157,14 @@ class Connection:
         meanwhile are queued for `receive`.
         """
         limit = self.replytimeout if timeout is None else timeout
-        with self._exclusive(limit):
+        # The lock by hand, not through a context manager: this is the path every command takes.
+        lock = self._lock
+        if not lock.acquire(False) and not lock.acquire(True, limit if limit > 0.0 else 0.0):
+            raise CommandError(_BUSY, busy=True)
+        try:
             return self._command(_ascii(text), time.monotonic() + limit).text
+        finally:
+            lock.release()
 
     def send(self, payload: bytes | bytearray, timeout: float | None = None) -> int:
         """Send one command message with this payload, in this generation's framing.
@@ -156,8 +173,11 @@ class Connection:
         `timeout` bounds the wait for the connection's lock (another thread's call).
         """
         limit = self.replytimeout if timeout is None else timeout
-        with self._exclusive(limit):
+        self._acquire(limit)
+        try:
             return self._send_guarded(bytes(payload), time.monotonic() + limit)
+        finally:
+            self._lock.release()
 
     def receive(self, timeout: float | None = None) -> Message:
         """The next message from the PC: a queued one, else the next from the wire.
@@ -166,7 +186,8 @@ class Connection:
         raises `timeout` and leaves the connection usable; anything later is returned next time.
         """
         limit = self.replytimeout if timeout is None else timeout
-        with self._exclusive(limit):
+        self._acquire(limit)
+        try:
             if self._pending:
                 return self._pending.popleft()
             deadline = time.monotonic() + limit
@@ -180,11 +201,14 @@ class Connection:
             except error:
                 self._drop()
                 raise
+        finally:
+            self._lock.release()
 
     def read_frame(self, timeout: float | None = None) -> RawFrame:
         """Send ``READ`` and return the frame: width, height and the pixel bytes (uint16 LE)."""
         limit = self.replytimeout if timeout is None else timeout
-        with self._exclusive(limit):
+        self._acquire(limit)
+        try:
             deadline = time.monotonic() + limit
             reply = self._command(b"READ", deadline)
             match = _FRAME_REPLY.fullmatch(reply.text)
@@ -202,6 +226,8 @@ class Connection:
                     width * height * 2,
                 )
             return RawFrame(width, height, data.payload)
+        finally:
+            self._lock.release()
 
     def close(self, timeout: float | None = None) -> None:
         """Close the connection. Safe from any thread, and more than once.
@@ -246,28 +272,27 @@ class Connection:
 
     # -- shared machinery --------------------------------------------------------------------
 
-    @contextmanager
-    def _exclusive(self, limit: float) -> Iterator[None]:
-        if not self._lock.acquire(timeout=max(limit, 0.0)):
-            raise CommandError("connection busy: another call is in progress", busy=True)
-        try:
-            yield
-        finally:
-            self._lock.release()
+    def _acquire(self, limit: float) -> None:
+        """Take the lock within `limit` seconds, or raise the busy `CommandError`."""
+        if not self._lock.acquire(True, limit if limit > 0.0 else 0.0):
+            raise CommandError(_BUSY, busy=True)
 
     def _command(self, payload: bytes, deadline: float) -> Reply:
         seq = self._send_guarded(payload, deadline)
+        pending = self._pending
         try:
-            reply = self._await(
-                deadline, lambda m: isinstance(m, Reply) and self._is_reply_to(m, seq)
-            )
+            while True:
+                message = self._read_message(deadline)
+                if isinstance(message, Reply) and self._is_reply_to(message, seq):
+                    break
+                pending.append(message)  # events (and late replies) wait for `receive`
         except error:
             self._drop()
             raise
-        assert isinstance(reply, Reply)
-        if reply.status is not Status.OK:
-            raise CommandError(reply.text, busy=reply.status is Status.BUSY)
-        return reply
+        status = message.status
+        if status is not Status.OK:
+            raise CommandError(message.text, busy=status is Status.BUSY)
+        return message
 
     def _await(self, deadline: float, wanted: Callable[[Message], bool]) -> Message:
         """Read until a wanted message; queue the others (events) for `receive`."""
@@ -301,55 +326,119 @@ class Connection:
             return None
         return None if isinstance(message, Data) else message.text
 
-    def _write(self, *parts: bytes | bytearray | memoryview) -> None:
-        """Send one packet (given in parts, so a large payload is not copied into the header)."""
+    def _write(self, packet: bytes | bytearray) -> None:
+        """Send one packet."""
         sock = self._sock
         if sock is None:
             raise error(f"Not connected to {self.host}:{self.port}")
-        for part in parts:
-            sendfixed(sock, part, self.packettimeout)
+        sendfixed(sock, packet, self.packettimeout)
         trace = self.trace
         if trace is not None:
-            trace(">", b"".join(parts) if len(parts) > 1 else parts[0])
-        self.counters.packets_sent += 1
-        self.counters.bytes_sent += sum(len(part) for part in parts)
+            trace(">", packet)
+        counters = self.counters
+        counters.packets_sent += 1
+        counters.bytes_sent += len(packet)
 
-    def _next_event(self, decoder: UnitReader[T], deadline: float) -> T:
+    def _next_event(self, decoder: UnitReader[T], deadline: float, now: float | None = None) -> T:
         """Feed `decoder` from the socket until it yields: the first unit of a packet must start
-        before `deadline`, the units after it within the packet timeout."""
+        before `deadline`, the units after it within the packet timeout. `now`, if given, is the
+        time the caller just read from the clock.
+
+        A small unit is received into the read-ahead buffer together with whatever else is
+        already waiting (the payload after a header, the next message): one wait, one system
+        call, where receiving unit by unit would take two. A large unit (a frame) is received
+        into a buffer of its own, after what was read ahead of it.
+        """
         sock = self._sock
         if sock is None:
             raise error(f"Not connected to {self.host}:{self.port}")
-        chunks = 0
-        units: list[bytearray] = []
-        while (event := decoder.next_event()) is None:
-            if decoder.mid_message:
-                wait = config.packettimeout if self.packettimeout is None else self.packettimeout
-            else:
-                wait = deadline - time.monotonic()
-            unit = bytearray(decoder.needed())
-            # A payload's checksum runs chunk by chunk while the rest is still arriving.
-            digest = _Digest(decoder.checksum) if decoder.mid_message and decoder.checksum else None
-            try:
-                chunks += recvinto(
-                    sock, memoryview(unit), wait, self.idletask, self.packettimeout, progress=digest
-                )
-            except error as exc:
-                if decoder.mid_message:
-                    raise _packet_error(exc, decoder, chunks) from exc
-                raise
-            self.counters.bytes_received += len(unit)
-            if self.trace is not None:
-                units.append(unit)
-            decoder.feed(unit, None if digest is None else digest.value)
-        self.counters.packets_received += 1
+        event = decoder.next_event()
+        if event is not None:
+            return event
+        counters = self.counters
         trace = self.trace
+        units: list[bytearray] | None = None if trace is None else []
+        chunks = 0
+        mid = decoder.mid_message
+        while True:
+            size = decoder.unit_size  # all of it: units are only ever taken whole here
+            start = self._rx_start
+            have = self._rx_end - start
+            if have >= size:  # read ahead: no need to wait
+                unit = self._rx[start : start + size]
+                self._rx_start = start + size
+                digest = None
+            else:
+                mid = mid or have > 0  # else its first byte is still to come
+                if mid:
+                    wait = (
+                        config.packettimeout if self.packettimeout is None else self.packettimeout
+                    )
+                else:
+                    wait = deadline - (time.monotonic() if now is None else now)
+                unit, digest, chunks = self._receive_unit(decoder, size, wait, mid, chunks)
+            counters.bytes_received += size
+            if units is not None:
+                units.append(unit)
+            event = decoder.take(unit, None if digest is None else digest.value)
+            if event is not None:
+                break
+            mid = True  # a unit that ends no message leaves one under way
+        counters.packets_received += 1
         if trace is not None and units:
             trace("<", units[0] if len(units) == 1 else b"".join(units))
         return event
 
+    def _receive_unit(
+        self, decoder: UnitReader[Any], size: int, wait: float, mid: bool, chunks: int
+    ) -> tuple[bytearray, _Digest | None, int]:
+        """Receive the `size` bytes of the unit `decoder` needs, after those read ahead of it,
+        waiting `wait` seconds for the first chunk; return it, its checksum if computed as it
+        landed, and the chunks of the packet so far (`chunks` before it)."""
+        sock = self._sock
+        assert sock is not None  # checked by the caller, which holds the lock
+        rx, start = self._rx, self._rx_start
+        have = self._rx_end - start
+        digest = None
+        before = rx[start : start + have]  # for a failure's `partial`
+        try:
+            if size <= _READ_AHEAD:
+                if start:
+                    rx[:have] = before
+                self._rx_start = self._rx_end = 0  # until the receive succeeds
+                got, taken = recvatleast(
+                    sock,
+                    self._rx_view[have:],
+                    size - have,
+                    wait,
+                    idletask=self.idletask,
+                    packettimeout=self.packettimeout,
+                )
+                self._rx_end = have + got
+                self._rx_start = size
+                return rx[:size], None, chunks + taken
+            unit = bytearray(size)
+            view = memoryview(unit)
+            # A large payload's checksum runs chunk by chunk as it lands.
+            if decoder.checksum is not None:
+                digest = _Digest(decoder.checksum)
+            if have:
+                view[:have] = before
+                if digest is not None:
+                    digest(view[:have])
+            self._rx_start = self._rx_end = 0
+            taken = recvinto(
+                sock, view[have:], wait, self.idletask, self.packettimeout, progress=digest
+            )
+            return unit, digest, chunks + taken
+        except error as exc:
+            if mid:
+                raise _packet_error(exc, decoder, chunks, before) from exc
+            raise
+
     def _drop(self) -> None:
         sock, self._sock = self._sock, None
+        self._rx_start = self._rx_end = 0  # what was read ahead belongs to this socket
         if sock is not None:
             with suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
@@ -367,9 +456,12 @@ class _Digest:
         self.value = self.function(chunk, self.value)
 
 
-def _packet_error(exc: error, decoder: UnitReader[Any], chunks: int) -> error:
-    """Restate a failure inside a packet's later unit (its payload) for the packet as a whole."""
-    partial = decoder.received() + exc.partial
+def _packet_error(
+    exc: error, decoder: UnitReader[Any], chunks: int, before: bytes | bytearray = b""
+) -> error:
+    """Restate a failure inside a packet's later unit (its payload) for the packet as a whole;
+    `before`: the bytes of the unit that were read ahead."""
+    partial = decoder.received() + before + exc.partial
     chunks += exc.chunks
     if isinstance(exc, Timeout):
         message = INCOMPLETE

@@ -69,15 +69,18 @@ class ReplyDecoder(UnitReader[Message]):
     def _unit(self, unit: bytearray) -> tuple[int, bool]:
         if self._payload_follows:
             self._payload_follows = False
-            self._emit(Data(unit))
+            self._events.append(Data(unit))
             return RECORD_SIZE, True
-        decode_record(unit)
-        head, text = bytes(unit[:3]), unit[3:].rstrip(b" ").decode("ascii")
-        if head == b"OK ":
-            self._emit(Reply(text))
-        elif head == b"ER ":
-            self._emit(Reply(text, Status.BUSY if text.startswith("BUSY") else Status.ERROR))
-        elif head == b"DA ":
+        if not unit.isascii():
+            decode_record(unit)  # raises the error for a record that is not text
+        if unit.startswith(b"OK "):
+            self._events.append(Reply(unit[3:].rstrip(b" ").decode("ascii")))
+        elif unit.startswith(b"ER "):
+            text = unit[3:].rstrip(b" ").decode("ascii")
+            self._events.append(
+                Reply(text, Status.BUSY if text.startswith("BUSY") else Status.ERROR)
+            )
+        elif unit.startswith(b"DA "):
             return self._data_record(unit)
         else:
             raise protocolerror(f"Invalid reply record {bytes(unit)!r}", bytes(unit), RECORD_SIZE)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 import struct
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from . import config
 from .errors import protocolerror
@@ -39,22 +39,33 @@ class Type(enum.IntEnum):
     EVENT = 4
 
 
-@dataclass(frozen=True)
-class Header:
+# Lookups by value: calling an enum class is slow, and a header is decoded per message.
+_TYPES = {int(t): t for t in Type}
+_STATUSES = {int(s): s for s in Status}
+# How `NamedTuple._make` builds one, without the Python-level `__new__` and its argument parsing.
+_new = tuple.__new__
+
+
+class Header(NamedTuple):
     length: int
     type: Type
     status: Status
     seq: int
 
 
-@dataclass(frozen=True)
-class Packet:
+class Packet(NamedTuple):
     """One generation 2 message as on the wire."""
 
     type: Type
     status: Status
     seq: int
-    payload: bytearray = field(repr=False)
+    payload: bytearray
+
+    def __repr__(self) -> str:
+        return (
+            f"Packet(type={self.type!r}, status={self.status!r}, seq={self.seq}, "
+            f"<{len(self.payload)} bytes>)"
+        )
 
 
 def encode_header(type: Type, status: Status, seq: int, length: int) -> bytes:
@@ -78,14 +89,14 @@ def decode_header(data: bytes | bytearray, max_payload: int | None = None) -> He
             bytes(data),
             HEADER_SIZE,
         )
-    try:
-        return Header(length, Type(type_), Status(status), seq)
-    except ValueError:
+    kind, state = _TYPES.get(type_), _STATUSES.get(status)
+    if kind is None or state is None:
         raise protocolerror(
             f"Invalid header (type {type_}, status {status}): {bytes(data)!r}",
             bytes(data),
             HEADER_SIZE,
-        ) from None
+        )
+    return _new(Header, (length, kind, state, seq))
 
 
 def to_message(packet: Packet) -> Message:
@@ -118,4 +129,4 @@ class PacketDecoder(HeaderReader[Header, Packet]):
         return decode_header(unit, self.max_payload)
 
     def _message(self, header: Header, payload: bytearray) -> Packet:
-        return Packet(header.type, header.status, header.seq, payload)
+        return _new(Packet, (*header[1:], payload))

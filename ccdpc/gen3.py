@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import struct
 import zlib
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from . import config
 from .errors import protocolerror
@@ -58,8 +58,14 @@ class Type(enum.IntEnum):
         return self in (Type.COMMAND, Type.REPLY, Type.DATA, Type.EVENT)
 
 
-@dataclass(frozen=True)
-class Header3:
+# Lookups by value: calling an enum class is slow, and a header is decoded per frame.
+_TYPES = {int(t): t for t in Type}
+_STATUSES = {int(s): s for s in Status}
+# How `NamedTuple._make` builds one, without the Python-level `__new__` and its argument parsing.
+_new = tuple.__new__
+
+
+class Header3(NamedTuple):
     type: Type
     flags: int
     session: int
@@ -69,8 +75,7 @@ class Header3:
     crc: int
 
 
-@dataclass(frozen=True)
-class Frame3:
+class Frame3(NamedTuple):
     """One generation 3 frame as on the wire, its CRC already checked."""
 
     type: Type
@@ -78,7 +83,13 @@ class Frame3:
     session: int
     seq: int
     ack: int
-    payload: bytearray = field(repr=False)
+    payload: bytearray
+
+    def __repr__(self) -> str:
+        return (
+            f"Frame3(type={self.type!r}, flags={self.flags}, session={self.session}, "
+            f"seq={self.seq}, ack={self.ack}, <{len(self.payload)} bytes>)"
+        )
 
 
 def status_flags(status: Status) -> int:
@@ -88,10 +99,10 @@ def status_flags(status: Status) -> int:
 
 def reply_status(flags: int) -> Status:
     value = (flags & _STATUS_MASK) >> _STATUS_SHIFT
-    try:
-        return Status(value)
-    except ValueError:
-        raise protocolerror(f"Invalid reply status {value} in flags 0x{flags:02x}") from None
+    status = _STATUSES.get(value)
+    if status is None:
+        raise protocolerror(f"Invalid reply status {value} in flags 0x{flags:02x}")
+    return status
 
 
 def encode_header(
@@ -117,8 +128,8 @@ def encode_frame(
     flags: int = 0,
 ) -> bytes:
     """Header and payload in one buffer."""
-    header = encode_header(type, payload, session=session, seq=seq, ack=ack, flags=flags)
-    return header + payload
+    crc = zlib.crc32(payload)
+    return HEADER.pack(MAGIC, type, flags, session, seq, ack, len(payload), crc) + payload
 
 
 def decode_header(data: bytes | bytearray, max_payload: int | None = None) -> Header3:
@@ -135,13 +146,12 @@ def decode_header(data: bytes | bytearray, max_payload: int | None = None) -> He
             bytes(data),
             HEADER_SIZE,
         )
-    try:
-        kind = Type(type_)
-    except ValueError:
+    kind = _TYPES.get(type_)
+    if kind is None:
         raise protocolerror(
             f"Unknown frame type {type_}: {bytes(data)!r}", bytes(data), HEADER_SIZE
-        ) from None
-    return Header3(kind, flags, session, seq, ack, length, crc)
+        )
+    return _new(Header3, (kind, flags, session, seq, ack, length, crc))
 
 
 class FrameDecoder(HeaderReader[Header3, Frame3]):
@@ -164,4 +174,4 @@ class FrameDecoder(HeaderReader[Header3, Frame3]):
                 bytes(payload),
                 header.length,
             )
-        return Frame3(header.type, header.flags, header.session, header.seq, header.ack, payload)
+        return _new(Frame3, (*header[:5], payload))

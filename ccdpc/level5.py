@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections import OrderedDict
 
 from .errors import SessionLost, protocolerror
-from .gen3 import RETRANSMIT, Frame3, Type, encode_frame, reply_status
-from .messages import Data, Event, Message, Reply
+from .gen3 import RETRANSMIT, Frame3, Type, encode_frame, reply_status, status_flags
+from .messages import Data, Event, Message, Reply, Status
 
 __all__ = ["ACK_EVERY", "ClientSession"]
 
@@ -19,6 +19,7 @@ __all__ = ["ACK_EVERY", "ClientSession"]
 ACK_EVERY = 8
 
 _SERVER_RELIABLE = (Type.REPLY, Type.DATA, Type.EVENT)
+_STATUS_BITS = status_flags(Status.ERROR) | status_flags(Status.BUSY)
 
 
 class ClientSession:
@@ -60,9 +61,10 @@ class ClientSession:
     def command_frame(self, payload: bytes) -> tuple[int, bytes]:
         """Number a command and keep it until acknowledged; return its sequence and its frame."""
         seq = self._next_seq
-        self._next_seq += 1
+        self._next_seq = seq + 1
         self._unacked[seq] = payload
-        return seq, self._command(seq, payload, 0)
+        self._acked_to_peer = received = self.received
+        return seq, encode_frame(Type.COMMAND, payload, session=self.session, seq=seq, ack=received)
 
     def control_frame(self, type: Type, payload: bytes = b"") -> bytes:
         """A PING, ACK or CLOSE frame of this session."""
@@ -76,39 +78,44 @@ class ClientSession:
         """
         if frame.session != self.session:
             raise protocolerror(f"Frame for session {frame.session} in session {self.session}")
-        self._forget_acknowledged(frame.ack)
-        if frame.type in _SERVER_RELIABLE:
-            return self._reliable(frame)
-        if frame.type is Type.PING:
+        if self._unacked:
+            self._forget_acknowledged(frame.ack)
+        kind = frame.type
+        if kind in _SERVER_RELIABLE:
+            return self._reliable(frame, kind)
+        if kind is Type.PING:
             return None, encode_frame(
                 Type.PONG, frame.payload, session=self.session, ack=self.received
             )
-        if frame.type in (Type.PONG, Type.ACK):
+        if kind is Type.PONG or kind is Type.ACK:
             return None, None
-        if frame.type is Type.CLOSE:
+        if kind is Type.CLOSE:
             raise SessionLost(f"The server closed session {self.session}: {_text(frame)}")
-        raise protocolerror(f"Unexpected {frame.type.name} frame from the server")
+        raise protocolerror(f"Unexpected {kind.name} frame from the server")
 
-    def _reliable(self, frame: Frame3) -> tuple[Message | None, bytes | None]:
-        if frame.seq <= self.received:
+    def _reliable(self, frame: Frame3, kind: Type) -> tuple[Message | None, bytes | None]:
+        seq = frame.seq
+        if seq <= self.received:
             return None, None
-        if frame.seq != self.received + 1:
-            raise protocolerror(
-                f"Gap in session {self.session}: frame {frame.seq} after {self.received}"
-            )
-        self.received = frame.seq
+        if seq != self.received + 1:
+            raise protocolerror(f"Gap in session {self.session}: frame {seq} after {self.received}")
+        self.received = seq
         # Replies come in command order, one each, so the n-th reply answers command n; a reply and
         # its data carry that command number, as in generation 2.
         message: Message
-        if frame.type is Type.REPLY:
+        if kind is Type.REPLY:
             self._replies += 1
-            message = Reply(_text(frame), reply_status(frame.flags), self._replies)
-        elif frame.type is Type.DATA:
+            flags = frame.flags
+            status = Status.OK if not flags & _STATUS_BITS else reply_status(flags)
+            message = Reply(_text(frame), status, self._replies)
+        elif kind is Type.DATA:
             message = Data(frame.payload, self._replies)
+            return message, self.control_frame(Type.ACK)
         else:
-            message = Event(_text(frame), frame.seq)
-        due = frame.type is Type.DATA or self.received - self._acked_to_peer >= ACK_EVERY
-        return message, self.control_frame(Type.ACK) if due else None
+            message = Event(_text(frame), seq)
+        if seq - self._acked_to_peer >= ACK_EVERY:
+            return message, self.control_frame(Type.ACK)
+        return message, None
 
     def _command(self, seq: int, payload: bytes, flags: int) -> bytes:
         self._acked_to_peer = self.received
@@ -117,8 +124,12 @@ class ClientSession:
         )
 
     def _forget_acknowledged(self, ack: int) -> None:
-        while self._unacked and next(iter(self._unacked)) <= ack:
-            self._unacked.popitem(last=False)
+        unacked = self._unacked
+        if ack >= self._next_seq - 1:  # all of them: the usual case
+            unacked.clear()
+            return
+        while unacked and next(iter(unacked)) <= ack:
+            unacked.popitem(last=False)
 
 
 def _text(frame: Frame3) -> str:

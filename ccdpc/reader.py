@@ -3,7 +3,8 @@
 Each generation's decoder says how big the next unit is (a record, a header, a payload); bytes
 are fed in whatever chunks arrive, and whole units come out. When a chunk is exactly the unit
 awaited, it is passed on without a copy: that is how a 2.86 MB frame from `recvfixed` reaches
-the user.
+the user. A reader that receives exactly `needed()` bytes at a time hands them to `take`, the
+short way: no buffering, and the message they complete, if any, comes back at once.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ class UnitReader(ABC, Generic[T]):
     checksum: Callable[[Buffer, int], int] | None = None
 
     def __init__(self, first_unit: int) -> None:
-        self._need = first_unit
+        #: The size of the unit awaited: what `take` wants (`needed` counts what was fed of it).
+        self.unit_size = first_unit
         self._buffer = bytearray()
         self._events: deque[T] = deque()
         self._at_boundary = True
@@ -45,7 +47,7 @@ class UnitReader(ABC, Generic[T]):
 
     def needed(self) -> int:
         """How many more bytes complete the current unit (always at least 1)."""
-        return self._need - len(self._buffer)
+        return self.unit_size - len(self._buffer)
 
     @property
     def mid_message(self) -> bool:
@@ -58,7 +60,29 @@ class UnitReader(ABC, Generic[T]):
 
     def expected(self) -> int:
         """The size of the message under way, as far as its units so far tell."""
-        return sum(map(len, self._units)) + self._need
+        return sum(map(len, self._units)) + self.unit_size
+
+    def take(self, unit: bytearray, checksum: int | None = None) -> T | None:
+        """Take a whole unit (exactly `needed()` bytes, none of them fed before); return the next
+        message, or None if the unit did not complete one (then a message is under way).
+
+        `checksum` is as for `feed`. Raises the framing's `protocolerror` on a violation.
+        """
+        if checksum is None:
+            self.unit_size, at_boundary = self._unit(unit)
+        else:
+            self._given_checksum = checksum
+            try:
+                self.unit_size, at_boundary = self._unit(unit)
+            finally:
+                self._given_checksum = None
+        self._at_boundary = at_boundary
+        if at_boundary:
+            self._units.clear()
+        else:
+            self._units.append(unit)
+        events = self._events
+        return events.popleft() if events else None
 
     def feed(self, data: Buffer, checksum: int | None = None) -> None:
         """Take received bytes; raises the framing's `protocolerror` on a violation.
@@ -66,7 +90,7 @@ class UnitReader(ABC, Generic[T]):
         `checksum` is `self.checksum` of `data`, computed by the caller; it is used only when
         `data` is exactly the unit awaited.
         """
-        if isinstance(data, bytearray) and not self._buffer and len(data) == self._need:
+        if isinstance(data, bytearray) and not self._buffer and len(data) == self.unit_size:
             self._given_checksum = checksum
             try:
                 self._complete(data)
@@ -75,10 +99,10 @@ class UnitReader(ABC, Generic[T]):
             return
         view = memoryview(data).cast("B")
         while view:
-            take = view[: self._need - len(self._buffer)]
+            take = view[: self.unit_size - len(self._buffer)]
             self._buffer += take
             view = view[len(take) :]
-            if len(self._buffer) == self._need:
+            if len(self._buffer) == self.unit_size:
                 unit, self._buffer = self._buffer, bytearray()
                 self._complete(unit)
 
@@ -87,8 +111,9 @@ class UnitReader(ABC, Generic[T]):
         return self._events.popleft() if self._events else None
 
     def _complete(self, unit: bytearray) -> None:
-        self._need, self._at_boundary = self._unit(unit)
-        if self._at_boundary:
+        self.unit_size, at_boundary = self._unit(unit)
+        self._at_boundary = at_boundary
+        if at_boundary:
             self._units.clear()
         else:
             self._units.append(unit)
@@ -98,7 +123,10 @@ class UnitReader(ABC, Generic[T]):
 
     @abstractmethod
     def _unit(self, unit: bytearray) -> tuple[int, bool]:
-        """Handle a complete unit; return the next unit's size and whether it starts a message."""
+        """Handle a complete unit; return the next unit's size and whether it starts a message.
+
+        A unit that ends a message emits at least one event: `take` relies on it.
+        """
 
 
 class HeaderReader(UnitReader[T], Generic[H, T]):
@@ -127,5 +155,5 @@ class HeaderReader(UnitReader[T], Generic[H, T]):
                 return header.length, False
             unit = bytearray()
         self._header = None
-        self._emit(self._message(header, unit))
+        self._events.append(self._message(header, unit))
         return self.header_size, True

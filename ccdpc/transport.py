@@ -15,7 +15,7 @@ from types import FrameType
 from . import config
 from .errors import emptypacket, error, timeout
 
-__all__ = ["connect", "recvfixed", "recvinto", "sendfixed", "timeouthandler"]
+__all__ = ["connect", "recvatleast", "recvfixed", "recvinto", "sendfixed", "timeouthandler"]
 
 IdleTask = Callable[[], object]
 
@@ -23,6 +23,11 @@ NOTHING_ARRIVED = "select interrupted by timeout"
 INCOMPLETE = "Incomplete packet received"
 PEER_CLOSED = "Invalid packet received after %d other packets, %d bytes"
 SOCKET_DIED = "Socket died on us."
+
+#: `recvfixed` waits for the first byte of a buffer this big before it allocates it.
+_LARGE = 1 << 20
+# The least timeout a socket is given: 0 would make it non-blocking.
+_LEAST = 1e-6
 
 
 def recvinto(
@@ -43,43 +48,118 @@ def recvinto(
     given, sees each chunk as it lands (a checksum can run while the rest is on its way). Returns
     the number of chunks it took.
     """
+    _, chunks = recvatleast(
+        sock,
+        view,
+        len(view),
+        timeouttime,
+        idletask=idletask,
+        packettimeout=packettimeout,
+        progress=progress,
+    )
+    return chunks
+
+
+def recvatleast(
+    sock: socket.socket,
+    view: memoryview,
+    least: int,
+    timeouttime: float = 30000,
+    *,
+    idletask: IdleTask | None = None,
+    packettimeout: float | None = None,
+    progress: Callable[[memoryview], object] | None = None,
+) -> tuple[int, int]:
+    """Receive at least `least` bytes into `view`, and as many more as are already there, up to
+    its size (a reader that reads ahead saves a wait); deadlines and failures as in `recvinto`,
+    whose `expected` is `least`. Returns the number of bytes and of chunks."""
     between = config.packettimeout if packettimeout is None else packettimeout
-    length = len(view)
+    if idletask is not None:
+        return _fill(sock, view, least, timeouttime, idletask, between=between, progress=progress)
+    # The hot loop. The socket's own timeout is the deadline: a socket timeout ends no earlier
+    # than the time it was given, so no clock is read while chunks arrive. Setting it is a system
+    # call, so a timeout already set is kept when it is no longer than the first chunk's: then it
+    # is a slice, and only when a slice ends empty is the clock read and the rest of the wait set.
+    current = sock.gettimeout() if isinstance(sock, socket.socket) else None  # or a stand-in
+    if current is not None and _LEAST <= current <= timeouttime:
+        deadline = time.monotonic() + timeouttime
+    else:
+        deadline = None
+        current = timeouttime if timeouttime > _LEAST else _LEAST
+        sock.settimeout(current)
     got = chunks = 0
-    # The socket's own timeout does the per-chunk deadline: after the first chunk it is set once
-    # to `between`, so the hot loop is one recv_into per chunk. Only an idletask needs shorter
-    # slices, and then the time of the last chunk is kept to know when a deadline has passed.
-    slice_ = config.idleinterval if idletask is not None else float("inf")
-    deadline = time.monotonic() + timeouttime
-    sock.settimeout(max(min(timeouttime, slice_), 1e-6))
-    while got < length:
+    while got < least:
         try:
-            n = sock.recv_into(view[got:])
+            n = sock.recv_into(view[got:] if got else view)
         except timeout:
-            raise  # from `timeouthandler` or an idletask: the caller's deadline, not a slice's end
+            raise  # from `timeouthandler`: the caller's deadline
         except TimeoutError:
-            now = time.monotonic()
-            if now >= deadline:
-                message = INCOMPLETE if got else NOTHING_ARRIVED
-                raise timeout(message, bytes(view[:got]), length, chunks) from None
-            if idletask is not None:
-                idletask()
-            sock.settimeout(max(min(deadline - time.monotonic(), slice_), 1e-6))
-            continue
+            if not got and deadline is not None:
+                remaining = deadline - time.monotonic()
+                if remaining > 0:
+                    current = remaining if remaining > _LEAST else _LEAST
+                    sock.settimeout(current)
+                    continue
+            message = INCOMPLETE if got else NOTHING_ARRIVED
+            raise timeout(message, bytes(view[:got]), least, chunks) from None
         except OSError as exc:
-            raise error(SOCKET_DIED, bytes(view[:got]), length, chunks) from exc
+            raise error(SOCKET_DIED, bytes(view[:got]), least, chunks) from exc
         if n == 0:
-            raise emptypacket(PEER_CLOSED % (chunks, got), bytes(view[:got]), length, chunks)
+            raise emptypacket(PEER_CLOSED % (chunks, got), bytes(view[:got]), least, chunks)
         if progress is not None:
             progress(view[got : got + n])
         got += n
         chunks += 1
-        if idletask is not None:
-            deadline = time.monotonic() + between
-        elif chunks == 1:
-            sock.settimeout(max(between, 1e-6))
-            deadline = float("-inf")  # the socket's timeout now is the deadline
-    return chunks
+        if chunks == 1 and got < least and current != between:
+            sock.settimeout(between if between > _LEAST else _LEAST)
+    return got, chunks
+
+
+def _fill(
+    sock: socket.socket,
+    view: memoryview,
+    least: int,
+    timeouttime: float,
+    idletask: IdleTask | None,
+    *,
+    between: float,
+    progress: Callable[[memoryview], object] | None = None,
+    flags: int = 0,
+    size: int | None = None,
+) -> tuple[int, int]:
+    """`recvatleast` that waits in slices of `config.idleinterval` when there is an idletask, so
+    it keeps the deadline of the next chunk itself, from the time of the last one. `flags` go to
+    ``recv_into``; errors report `size` as the size expected (default: `least`)."""
+    expected = least if size is None else size
+    got = chunks = 0
+    slice_ = config.idleinterval if idletask is not None else float("inf")
+    deadline = time.monotonic() + timeouttime
+    sock.settimeout(max(min(timeouttime, slice_), _LEAST))
+    while got < least:
+        try:
+            n = sock.recv_into(view[got:], 0, flags)
+        except timeout:
+            raise  # from `timeouthandler` or an idletask: the caller's deadline, not a slice's end
+        except TimeoutError:
+            if time.monotonic() >= deadline:
+                message = INCOMPLETE if got else NOTHING_ARRIVED
+                raise timeout(message, bytes(view[:got]), expected, chunks) from None
+            if idletask is not None:
+                idletask()
+            sock.settimeout(max(min(deadline - time.monotonic(), slice_), _LEAST))
+            continue
+        except OSError as exc:
+            raise error(SOCKET_DIED, bytes(view[:got]), expected, chunks) from exc
+        if n == 0:
+            raise emptypacket(PEER_CLOSED % (chunks, got), bytes(view[:got]), expected, chunks)
+        if progress is not None:
+            progress(view[got : got + n])
+        got += n
+        chunks += 1
+        deadline = time.monotonic() + between
+        if idletask is None and chunks == 1 and got < least:
+            sock.settimeout(max(between, _LEAST))
+    return got, chunks
 
 
 def recvfixed(
@@ -96,6 +176,23 @@ def recvfixed(
     """
     if length < 0:
         raise ValueError(f"length must be >= 0, not {length}")
+    if length >= _LARGE and isinstance(sock, socket.socket):
+        # A large buffer is zeroed as it is made, which takes a while: first wait for a byte
+        # (peeking, so it stays in the socket), and the zeroing overlaps with the rest arriving
+        # instead of delaying the moment we start to wait.
+        between = config.packettimeout if packettimeout is None else packettimeout
+        peek = memoryview(bytearray(1))
+        _fill(
+            sock,
+            peek,
+            1,
+            timeouttime,
+            idletask,
+            between=between,
+            flags=socket.MSG_PEEK,
+            size=length,
+        )
+        timeouttime = between  # the first chunk is waiting
     buffer = bytearray(length)
     recvinto(sock, memoryview(buffer), timeouttime, idletask, packettimeout)
     return buffer
@@ -107,16 +204,21 @@ def sendfixed(
     packettimeout: float | None = None,
 ) -> None:
     """Send all of `data`, or raise `timeout` (no progress for `packettimeout`) or `error`."""
-    view = memoryview(data).cast("B")
+    wait = config.packettimeout if packettimeout is None else packettimeout
+    if sock.gettimeout() != wait:
+        sock.settimeout(wait)
+    size = data.nbytes if isinstance(data, memoryview) else len(data)
     sent = 0
-    while sent < len(view):
-        sock.settimeout(config.packettimeout if packettimeout is None else packettimeout)
+    view = data
+    while sent < size:
         try:
-            sent += sock.send(view[sent:])
+            sent += sock.send(view)
         except TimeoutError as exc:
-            raise timeout(f"Send stalled after {sent} of {len(view)} bytes", b"", 0) from exc
+            raise timeout(f"Send stalled after {sent} of {size} bytes", b"", 0) from exc
         except OSError as exc:
             raise error(SOCKET_DIED) from exc
+        if sent < size:  # a partial send: the rest from where it stopped
+            view = memoryview(data).cast("B")[sent:]
 
 
 def timeouthandler(sig: int, frame: FrameType | None) -> None:

@@ -371,3 +371,84 @@ def test_two_threads_never_interleave(scripted_peer: Start) -> None:
 
 def test_data_objects_show_their_size_not_their_bytes() -> None:
     assert repr(Data(bytearray(3_000_000), 4)) == "Data(<3000000 bytes>, seq=4)"
+
+
+def test_bytes_read_ahead_count_as_pending_and_come_first(scripted_peer: Start) -> None:
+    """A reply and an event sent together: the event is read with the reply (one receive), so
+    `pending` says so, and `receive` hands it over without waiting for the socket."""
+    go = threading.Event()
+
+    def script(conn: socket.socket) -> None:
+        conn.sendall(G2)
+        first = command2(conn)
+        conn.sendall(
+            gen2.encode_packet(gen2.Type.REPLY, b"IDLE", seq=first.seq)
+            + gen2.encode_packet(gen2.Type.EVENT, b"STATE IDLE", seq=1)
+        )
+        go.wait(10)
+        until_closed(conn)
+
+    with CCDPC(scripted_peer(script).hostname) as pc:
+        assert pc.command("STATUS") == "IDLE"
+        assert pc.pending == 1  # select on fileno would not see it: it is no longer in the socket
+        assert pc.receive(0) == Event("STATE IDLE", 1)
+        assert pc.pending == 0
+        go.set()
+
+
+def test_a_message_split_around_the_read_ahead_is_reassembled(scripted_peer: Start) -> None:
+    """The start of the next message comes with a reply; its rest comes later, in pieces."""
+    event = gen2.encode_packet(gen2.Type.EVENT, b"STATE READING", seq=1)
+
+    def script(conn: socket.socket) -> None:
+        conn.sendall(G2)
+        first = command2(conn)
+        conn.sendall(gen2.encode_packet(gen2.Type.REPLY, b"IDLE", seq=first.seq) + event[:5])
+        for index in range(5, len(event), 4):
+            time.sleep(0.01)
+            conn.sendall(event[index : index + 4])
+        until_closed(conn)
+
+    with CCDPC(scripted_peer(script).hostname) as pc:
+        assert pc.command("STATUS") == "IDLE"
+        assert pc.receive(5) == Event("STATE READING", 1)
+
+
+def test_read_ahead_start_of_a_message_then_nothing_is_incomplete(scripted_peer: Start) -> None:
+    """The bytes read ahead belong to the message under way: a failure reports them, and the
+    rest must come within the packet timeout, however long `receive` would wait."""
+    head = gen2.encode_header(gen2.Type.EVENT, Status.OK, 1, 10)
+
+    def script(conn: socket.socket) -> None:
+        conn.sendall(G2)
+        first = command2(conn)
+        conn.sendall(gen2.encode_packet(gen2.Type.REPLY, b"IDLE", seq=first.seq) + head[:7])
+        until_closed(conn)
+
+    with CCDPC(scripted_peer(script).hostname, packettimeout=0.2) as pc:
+        assert pc.command("STATUS") == "IDLE"
+        assert pc.pending == 1
+        with pytest.raises(timeout, match="Incomplete packet received") as info:
+            pc.receive(30)
+        assert info.value.partial == head[:7]
+        assert not pc.connected
+        assert pc.pending == 0
+
+
+def test_a_frame_larger_than_the_read_ahead_lands_in_its_own_buffer(scripted_peer: Start) -> None:
+    pixels = bytes(range(256)) * 1024  # 256 KiB: part comes with the header, the rest after
+
+    def script(conn: socket.socket) -> None:
+        conn.sendall(G2)
+        first = command2(conn)
+        conn.sendall(
+            gen2.encode_packet(gen2.Type.REPLY, b"FRAME 512 256", seq=first.seq)
+            + gen2.encode_packet(gen2.Type.DATA, pixels, seq=first.seq)
+        )
+        until_closed(conn)
+
+    with CCDPC(scripted_peer(script).hostname) as pc:
+        frame = pc.read_frame()
+        assert (frame.width, frame.height) == (512, 256)
+        assert frame.pixels == pixels
+        assert pc.pending == 0

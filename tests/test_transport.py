@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import select
 import signal
 import socket
 import struct
@@ -238,3 +239,53 @@ def test_exception_family() -> None:
     assert ccdpc.CCDPCError is ccdpc.error and ccdpc.Timeout is ccdpc.timeout
     assert ccdpc.EmptyPacket is ccdpc.emptypacket and ccdpc.ProtocolError is ccdpc.protocolerror
     assert not issubclass(ccdpc.CommandError, ccdpc.error)
+
+
+def test_recvatleast_takes_what_is_already_there(tcp_pair: Pair) -> None:
+    client, server = tcp_pair
+    server.sendall(b"abcdef")  # one segment on loopback: readable means all six are there
+    assert select.select([client], [], [], 5)[0] == [client]
+    buffer = bytearray(10)
+    got, chunks = ccdpc.transport.recvatleast(client, memoryview(buffer), 2, 5)
+    assert (got, chunks, bytes(buffer[:got])) == (6, 1, b"abcdef")
+
+
+def test_recvatleast_waits_for_the_least(tcp_pair: Pair) -> None:
+    client, server = tcp_pair
+    buffer = bytearray(10)
+    server.sendall(b"ab")
+    with pytest.raises(timeout, match="Incomplete packet received") as info:
+        ccdpc.transport.recvatleast(client, memoryview(buffer), 3, 5, packettimeout=0.1)
+    assert (info.value.partial, info.value.expected) == (b"ab", 3)
+
+
+def test_a_shorter_socket_timeout_is_a_slice_of_the_first_wait(tcp_pair: Pair) -> None:
+    """A timeout the socket already has, shorter than the first chunk may take, is kept (no
+    system call to set it) and waited again: the first byte still has the whole time."""
+    client, server = tcp_pair
+    client.settimeout(0.05)
+    threading.Timer(0.3, server.sendall, (b"late",)).start()
+    assert recvfixed(client, 4, 5) == b"late"
+
+
+def test_large_receive_failing_before_the_first_byte_reports_the_whole_size(
+    tcp_pair: Pair,
+) -> None:
+    """`recvfixed` waits for the first byte of a large buffer before allocating it; a failure
+    then is reported as for the whole buffer."""
+    client, server = tcp_pair
+    with pytest.raises(timeout, match="select interrupted by timeout") as info:
+        recvfixed(client, 2 << 20, 0.1)
+    assert (info.value.partial, info.value.expected, info.value.chunks) == (b"", 2 << 20, 0)
+    server.close()
+    with pytest.raises(emptypacket) as closed:
+        recvfixed(client, 2 << 20, 5)
+    assert str(closed.value) == "Invalid packet received after 0 other packets, 0 bytes"
+    assert closed.value.expected == 2 << 20
+
+
+def test_large_receive_peeks_then_takes_every_byte(tcp_pair: Pair) -> None:
+    client, server = tcp_pair
+    payload = bytes(range(256)) * 8192  # 2 MiB, over the size that waits before allocating
+    threading.Thread(target=server.sendall, args=(payload,)).start()
+    assert recvfixed(client, len(payload), 5) == payload
