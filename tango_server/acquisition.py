@@ -167,11 +167,17 @@ class Acquisition:
             if op.phase is Phase.TRANSFERRING:
                 op.sent = True
                 return "READ"
-        busy = self.state in (DetectorState.EXPOSING, DetectorState.READING)
-        if busy and now >= self._status_due:
+        due = self.status_due()
+        if due is not None and now >= due:
             self._status_due = now + STATUS_PERIOD
             return "STATUS"
         return None
+
+    def status_due(self) -> float | None:
+        """When `next_command` asks STATUS next (`time.monotonic()`): every `STATUS_PERIOD` while
+        the detector is busy; None while it is idle or unknown."""
+        busy = self.state in (DetectorState.EXPOSING, DetectorState.READING)
+        return self._status_due if busy else None
 
     def sent_abort(self) -> None:
         """The ABORT asked for is on its way."""

@@ -79,7 +79,6 @@ class LinkBooks:
         self._backoff = BACKOFF[0]
         self._connected_once = self._stopping = False
         self._connect_error: BaseException | None = None
-        self._active_at = 0.0
         self._temperature: tuple[float, float] | None = None  # degC, and when it was read
         self._temperature_watched_until = 0.0  # someone subscribed: keep it fresh till then
         self._trace = PacketTrace(settings.debug)

@@ -165,7 +165,7 @@ class Link(LinkWorker):
         with self._cv:
             self._require_link()
             op = self._acq.request(kind, seconds, binning)
-            self._cv.notify_all()
+            self._jobs.wake()
             if not self._cv.wait_for(lambda: op.answered or op.finished, timeout):
                 if not op.sent:
                     self._acq.withdraw(op)
@@ -188,7 +188,7 @@ class Link(LinkWorker):
             self._require_link()
             conn, answered = self._conn, self._acq.aborts_answered
             if self._acq.request_abort():
-                self._cv.notify_all()
+                self._jobs.wake()
                 if not self._cv.wait_for(
                     lambda: self._acq.aborts_answered > answered or self._conn is not conn,
                     timeout,
@@ -216,7 +216,10 @@ class Link(LinkWorker):
         """Keep the temperature fresh (TEMP every `TEMPERATURE_AGE` s) for `WATCH` seconds: an
         event subscriber is there, and events must not show a stale value."""
         with self._cv:
-            self._temperature_watched_until = time.monotonic() + WATCH
+            now = time.monotonic()
+            if self._temperature_watched_until <= now:  # else the worker knows already
+                self._jobs.wake()
+            self._temperature_watched_until = now + WATCH
 
     def detector_state(self, timeout: float) -> ccdpc.DetectorState | None:
         """The detector's state, asking STATUS if no reply or event has told it yet; None while

@@ -1,10 +1,15 @@
-"""The thread side of the link: connects, polls the wire, runs the jobs, resumes sessions.
+"""The thread side of the link: connects, waits on the wire, runs the jobs, resumes sessions.
 
 The worker is the only thread that touches the `ccdpc` connection. It connects (again, with
 back-off, when the link is lost and `Settings.auto_connect` is set), runs the jobs callers submit
-(a send, a disconnect) and, in between, reads the wire in short polls, filing every message in
-the `Mailbox` and showing replies and events to the `Acquisition`, whose commands (EXPOSE,
-STATUS, READ, ABORT) it sends one at a time, as tickets like a caller's.
+(a send, a disconnect) and, in between, reads every message as it arrives, filing it in the
+`Mailbox` and showing replies and events to the `Acquisition`, whose commands (EXPOSE, STATUS,
+READ, ABORT) it sends one at a time, as tickets like a caller's.
+
+Between messages it waits in `select` on two things at once: the connection's socket and the
+job queue's bell, which callers ring when they queue a job, ask the acquisition for something or
+stop the link. So neither a command nor a message waits for a poll period, and an idle worker
+sleeps. The wait ends early only when the clock calls (`_patience`).
 
 A generation 3 link that is lost keeps its connection object, and so its session: the worker
 resumes it (`CCDPC3.resume`) with the reconnection back-off, and the replies, data and events the
@@ -17,6 +22,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
+import select
 import threading
 import time
 from collections.abc import Callable
@@ -30,18 +37,30 @@ from .mailbox import UNKNOWN_SEQ, Ticket
 from .settings import Settings
 from .state import NotConnected
 
-__all__ = ["CLOSE_WAIT", "POLL", "LinkWorker"]
+__all__ = ["CLOSE_WAIT", "IDLE", "LinkWorker"]
 
-#: Seconds one read of the wire waits when idle: the longest a submitted job waits for the worker.
-POLL = 0.05
-#: ... and for `BURST` seconds after any traffic, when the next command is likely to follow (a
-#: script's loop): the short poll cuts each command's latency tenfold for a little CPU.
-POLL_BURST = 0.005
-BURST = 1.0
+#: The longest the worker waits on a quiet wire before it calls the driver (`receive(0)`): a
+#: generation 3 driver sends its keep-alive PING (after 5 s of silence) and notices an unanswered
+#: one only inside a call, so this is a fraction of that interval.
+IDLE = 1.0
 #: Seconds closing may wait for the peer's answer to a generation 3 CLOSE: a healthy PC answers
 #: at once; a lost link gets hardly any grace, as a hung peer would not answer at all.
 CLOSE_WAIT = 1.0
 LOST_CLOSE_WAIT = 0.2
+
+
+def _readable(fds: tuple[int, ...], timeout: float) -> list[int]:
+    """The descriptors among `fds` that are readable (or closed) within `timeout` seconds.
+
+    `poll` where there is one: `select` refuses descriptors from 1024 on, which a server with
+    many devices and clients reaches.
+    """
+    if not hasattr(select, "poll"):
+        return select.select(fds, [], [], timeout)[0]
+    poller = select.poll()
+    for fd in fds:
+        poller.register(fd, select.POLLIN)
+    return [fd for fd, _ in poller.poll(math.ceil(timeout * 1000))]
 
 
 class LinkWorker(LinkBooks):
@@ -66,7 +85,9 @@ class LinkWorker(LinkBooks):
         """Stop the worker, which closes the connection; force it after `timeout` seconds."""
         with self._cv:
             self._stopping, self._wanted = True, False
-            self._cv.notify_all()
+            self._jobs.wake()
+        if self._worker.ident is None:  # never started: nobody else closes the bell
+            self._jobs.close()
         if self._worker.is_alive():
             self._worker.join(timeout)
         with self._cv:
@@ -83,7 +104,6 @@ class LinkWorker(LinkBooks):
                 conn, resuming = self._conn, self._resuming
             try:
                 if job is not None:
-                    self._active_at = time.monotonic()
                     self._jobs.execute(job)
                     self._changed()
                 elif conn is None:
@@ -104,9 +124,10 @@ class LinkWorker(LinkBooks):
             conn.close(CLOSE_WAIT)
             with self._cv:
                 self._retire(conn, NotConnected("The device is shutting down"))
+        self._jobs.close()
 
     def _next_job(self) -> Job[Any] | None:
-        """Under the condition: a job, or None when it is time to poll, connect, resume or stop."""
+        """Under the condition: a job, or None when it is time to read, connect, resume or stop."""
         while not self._stopping:
             if self._jobs:
                 return self._jobs.take()
@@ -154,7 +175,6 @@ class LinkWorker(LinkBooks):
             keep = self._wanted and not self._stopping  # else Disconnect came meanwhile
             if keep:
                 self._conn, self._connect_error, self._fault = conn, None, ""
-                self._active_at = time.monotonic()  # the first command is likely to follow
                 self._backoff = BACKOFF[0]
                 self._mail.clear_alarms()
                 if self._connected_once:
@@ -189,16 +209,18 @@ class LinkWorker(LinkBooks):
             if self._conn is conn:
                 self._resuming, self._fault, self._connect_error = False, "", None
                 self._resume_failures, self._backoff = 0, BACKOFF[0]
-                self._active_at = now = time.monotonic()
-                self._mail.restart_clocks(now)  # the replies due were held up by the loss
+                # The replies due were held up by the loss.
+                self._mail.restart_clocks(time.monotonic())
                 self._notice(logging.INFO, f"Resumed session {conn.session_id}")
             self._cv.notify_all()
         self._changed()
 
     def _poll(self, conn: ccdpc.Connection) -> None:
-        burst = time.monotonic() - self._active_at < BURST
+        """Wait for a message, a wake-up or the clock; read the message, if one is there."""
+        if not self._wait(conn):
+            return
         try:
-            message = conn.receive(POLL_BURST if burst else POLL)
+            message = conn.receive(0)  # no wait: the socket is readable, or the clock called
         except ccdpc.timeout as exc:
             if conn.connected:  # nothing arrived: the link is fine
                 self._check_deadline(conn)
@@ -209,8 +231,8 @@ class LinkWorker(LinkBooks):
             self._lost(conn, exc)
             return
         except ccdpc.CommandError:
-            return  # a close from another thread holds the lock: the next poll sees the result
-        self._active_at = now = time.monotonic()
+            return  # a close from another thread holds the lock: the next turn sees the result
+        now = time.monotonic()
         refused: ccdpc.CommandError | None = None
         with self._cv:
             ticket = self._mail.first if isinstance(message, ccdpc.Reply) else None
@@ -228,6 +250,43 @@ class LinkWorker(LinkBooks):
             return
         self._changed()
         self._check_deadline(conn)
+
+    def _wait(self, conn: ccdpc.Connection) -> bool:
+        """Wait until the socket is readable (True), the bell rings (False: the worker has
+        something else to do) or the clock calls (True)."""
+        fd = conn.fileno()
+        # Messages the driver queued (events read while it awaited a reply) are no longer in the
+        # socket: select would not see them. A closed socket: `receive` says why.
+        if conn.pending or fd < 0:
+            return True
+        with self._cv:
+            patience = self._patience()
+        bell = self._jobs.fileno()
+        try:
+            rang = bell in _readable((bell, fd), patience)
+        except (OSError, ValueError):  # closed by another thread meanwhile: `receive` says why
+            return True
+        if rang:
+            self._jobs.woken()
+            return False
+        return True
+
+    def _patience(self) -> float:
+        """Under the lock: seconds until the clock calls: a reply overdue, the acquisition's next
+        STATUS, or a watched temperature growing old; at most `IDLE`."""
+        now = time.monotonic()
+        due = now + IDLE
+        oldest = self._mail.first
+        if oldest is not None:
+            due = min(due, oldest.sent + self.settings.first_packet_timeout)
+        if self._own is None:  # else its reply comes first: `_drive` sends one at a time
+            status = self._acq.status_due()
+            if status is not None:
+                due = min(due, status)
+            if self._temperature_watched_until > now:
+                cached = self._temperature
+                due = min(due, cached[1] + TEMPERATURE_AGE if cached is not None else now)
+        return max(due - now, 0.0)
 
     def _observe(self, message: ccdpc.Message, ticket: Ticket | None) -> None:
         """Under the lock: show a message just filed (`ticket`: the command a reply answers) to

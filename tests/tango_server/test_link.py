@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -11,6 +12,7 @@ import pytest
 
 import ccdpc
 from ccdpc.sim import Simulator, synthetic_frame
+from tango_server import worker
 from tango_server.acquisition import Kind
 from tango_server.link import Link
 from tango_server.settings import Settings
@@ -293,3 +295,68 @@ def test_read_frame_without_one_is_refused(
         link.begin(Kind.READ, 0.0, 1, 2)
     assert link.snapshot().state is LinkState.CONNECTED
     link.begin(Kind.EXPOSE, 0.0, 1, 2)  # the failed one does not block the next
+
+
+def test_the_worker_sleeps_until_the_wire_or_a_caller_wakes_it(
+    start_sim: StartSim, protocol: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No polling: with the clock's calls on a quiet link put off for a minute, the bell takes
+    every job and the socket every message at once, and a quiet link costs no call at all."""
+    monkeypatch.setattr(worker, "IDLE", 60.0)
+    calls: list[float | None] = []  # the worker's receives
+
+    def counting(*args: Any, **options: Any) -> ccdpc.Connection:
+        conn = ccdpc.CCDPC(*args, **options)
+        receive = conn.receive
+
+        def counted(timeout: float | None = None) -> ccdpc.Message:
+            calls.append(timeout)
+            return receive(timeout)
+
+        monkeypatch.setattr(conn, "receive", counted)
+        return conn
+
+    sim = start_sim(protocol)
+    link = Link(Settings(sim.host, sim.port, auto_connect=False), factory=counting)
+    link.start()
+    try:
+        link.connect(2)
+        assert link.command(b"IDENT", 2).text.startswith("KAPPACCD-SIM ")
+        link.send(b"EXPOSE 0.05 2", 2)  # the reply, then events, come while the worker sleeps
+        reply = link.receive(2)
+        assert isinstance(reply, ccdpc.Reply)
+        texts = [reply.text]
+        while protocol > 1 and texts[-1] != "STATE IDLE":  # generation 1 has no events
+            message = link.receive(2)
+            assert isinstance(message, ccdpc.Event)
+            texts.append(message.text)
+        assert texts[0] == "EXPOSING 0.050 2"
+        # The worker asks STATUS while the detector is busy: at the acquisition's pace, not ours.
+        wait_until(lambda: link.detector_state(2) is ccdpc.DetectorState.IDLE)
+        link.command(b"IDENT", 2)  # its reply comes after that of any STATUS still out
+        quiet = len(calls)
+        with pytest.raises(WaitTimeout):
+            link.receive(0.3)
+        assert len(calls) == quiet
+    finally:
+        link.shutdown()  # the bell wakes the worker for it too: it has closed the connection
+    assert not link.snapshot().protocol_version
+
+
+def test_no_descriptor_outlives_the_link(start_sim: StartSim, protocol: int) -> None:
+    """The connection's socket and the worker's bell are closed when the link stops, after a
+    reconnection too; a link never started leaves nothing either."""
+    sim = start_sim(protocol)
+    before = open_descriptors()
+    link = Link(Settings(sim.host, sim.port, auto_connect=False))
+    link.start()
+    link.connect(2)
+    link.reconnect(2)
+    link.command(b"IDENT", 2)
+    link.shutdown()
+    Link(Settings(sim.host, sim.port)).shutdown()
+    wait_until(lambda: open_descriptors() == before, 2, "the simulator closes its side too")
+
+
+def open_descriptors() -> int:
+    return len(os.listdir("/proc/self/fd"))
