@@ -86,7 +86,7 @@ def _names(count: int) -> list[str]:
     return [f"bench/scaling/{index}" for index in range(1, count + 1)]
 
 
-def ccdpc_devices(count: int, seconds: float, rounds: int) -> Result:
+def ccdpc_devices(count: int, seconds: float, rounds: int) -> list[Result]:
     with simulators(3, count) as hostnames:
         devices = {
             name: {"Host": host} for name, host in zip(_names(count), hostnames, strict=True)
@@ -95,30 +95,46 @@ def ccdpc_devices(count: int, seconds: float, rounds: int) -> Result:
             for proxy in proxies:
                 prepare_frame(proxy, binning=2)
             alone, together = _compare(proxies, read_frame, seconds, rounds)
-    return Result(
-        f"{count} CCDPC devices in one server, binned frames/s per device vs 1 device, gen 3",
-        "frames/s",
-        alone,
-        together,
-        ">= 0.8x",
-    )
+    return [
+        Result(
+            f"{count} CCDPC devices in one server, binned frames/s per device vs 1 device, gen 3",
+            "frames/s",
+            alone,
+            together,
+            ">= 0.8x",
+        ),
+        # Once one device fills the cores, per device can only fall as 1/count; what the
+        # server must not do is lose throughput in all: this row shows whether it does.
+        Result(
+            f"{count} CCDPC devices in one server, binned frames/s in all vs 1 device (context)",
+            "frames/s",
+            alone,
+            together * count,
+        ),
+    ]
 
 
-def bare_devices(count: int, seconds: float, rounds: int) -> Result:
+def bare_devices(count: int, seconds: float, rounds: int) -> list[Result]:
     devices = {name: {"Size": BINNED_BYTES} for name in _names(count)}
     with device_servers(BareDevice, devices) as proxies:
         alone, together = _compare(proxies, lambda proxy: proxy.Get(), seconds, rounds)
-    return Result(
-        f"{count} bare PyTango devices in one server, 0.72 MB calls/s per device vs 1 (context)",
-        "calls/s",
-        alone,
-        together,
-    )
+    return [
+        Result(
+            f"{count} bare PyTango devices in one server, 0.72 MB calls/s per device vs 1 "
+            "(context)",
+            "calls/s",
+            alone,
+            together,
+        ),
+        Result(
+            f"{count} bare PyTango devices in one server, 0.72 MB calls/s in all vs 1 (context)",
+            "calls/s",
+            alone,
+            together * count,
+        ),
+    ]
 
 
 def run(quick: bool = False) -> list[Result]:
     seconds, rounds = (0.3, 1) if quick else (3.0, 3)
-    return [
-        ccdpc_devices(DEVICES, seconds, rounds),
-        bare_devices(DEVICES, seconds, rounds),
-    ]
+    return ccdpc_devices(DEVICES, seconds, rounds) + bare_devices(DEVICES, seconds, rounds)
