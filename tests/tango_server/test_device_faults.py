@@ -6,6 +6,7 @@ up, and State and Status say what happened.
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -93,14 +94,16 @@ def test_stall_mid(protocol: int, fault_matrix: FaultMatrix) -> None:
         dev.Connect()
         dev.Send(b"IDENT")  # half the reply comes, then nothing
         wait_until(lambda: dev.State() == DevState.RUNNING, 1, "RUNNING during the stall")
+        reasons: list[str] = []
         for call in (lambda: dev.Command("TEMP"), lambda: dev.Send(b"TEMP")):
-            why, took = timed_failure(call, case)
+            why, took = timed_failure(call, case if not reasons else None)
             assert why in ("CCDPC_Timeout", "CCDPC_Busy", "CCDPC_NotConnected")
             assert took < CLIENT_TIMEOUT
+            reasons.append(why)
         if protocol == 3:
             sim.set_faults([])  # so that the resume, 0.25 s after the loss, goes through
         wait_until(lambda: "Incomplete packet received" in dev.LastError, 3, "the stall seen")
-        case.outcome = f"DevFailed {why}, {dev.State()}"
+        case.outcome = f"DevFailed {' then '.join(reasons)}, {dev.State()}"
         if protocol == 3:  # the session is resumed, and the reply sent again, whole
             recovered(case, lambda: dev.State() == DevState.ON, 5, "ON once resumed")
             assert bytes(dev.Receive(2000)).startswith(b"KAPPACCD-SIM ")
@@ -431,3 +434,40 @@ def test_link_lost_then_repaired(
         assert dev.Command("IDENT").startswith("KAPPACCD-SIM ")
         case.recovered = time.monotonic() - start
         assert dev.State() == DevState.ON
+
+
+def test_connection_refused(protocol: int, fault_matrix: FaultMatrix) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        port = probe.getsockname()[1]  # nothing listens there once it is closed
+    with (
+        device_server({"Host": f"127.0.0.1:{port}", "AutoConnect": False}) as dev,
+        fault_matrix.case("connection refused", protocol) as case,
+    ):
+        why, took = timed_failure(dev.Connect, case)
+        assert (why, took < 1) == ("CCDPC_Error", True)
+        assert dev.State() in (DevState.OFF, DevState.FAULT)
+        assert f"Cannot connect to 127.0.0.1:{port}" in dev.LastError
+        case.outcome = outcome(why, dev)
+        with Simulator(protocol=protocol, port=port):  # the PC is back, on that port
+            start = time.monotonic()
+            dev.Connect()
+            assert dev.Command("STATUS").startswith("IDLE")
+            case.recovered = time.monotonic() - start
+            assert case.recovered < 1
+            assert dev.State() == DevState.ON
+
+
+def test_unresolvable_host(fault_matrix: FaultMatrix) -> None:
+    """Nothing to recover from but the configuration: the device says why, every time, quickly
+    (a device test context has no database in which to set Host right)."""
+    with (
+        device_server({"Host": "no-such-host.invalid", "AutoConnect": False}) as dev,
+        fault_matrix.case("unresolvable host") as case,
+    ):
+        for _ in range(2):
+            why, took = timed_failure(dev.Connect, case)
+            assert (why, took < CLIENT_TIMEOUT) == ("CCDPC_Error", True)
+            assert dev.State() in (DevState.OFF, DevState.FAULT)
+            assert "Cannot resolve host 'no-such-host.invalid'" in dev.LastError
+        case.outcome = outcome(why, dev)
+        assert timed_failure(lambda: dev.Command("STATUS"))[0] == "CCDPC_NotConnected"
