@@ -41,7 +41,9 @@ logging.getLogger(LOGGER).addHandler(logging.NullHandler())
 #: and State would flicker on every reply.
 BUSY_AFTER = 0.1
 #: Reconnection (and generation 3 resume) back-off: first delay, factor, longest delay (seconds).
-BACKOFF = (0.25, 2.0, 8.0)
+#: The longest is short so that a PC back after a long outage is found within a second: a
+#: refused attempt costs one SYN, and one to a host that does not answer waits ConnectTimeout.
+BACKOFF = (0.25, 2.0, 0.75)
 #: Seconds a temperature is given before TEMP is sent again: a GUI polling it costs no traffic.
 TEMPERATURE_AGE = 1.0
 #: Seconds a temperature is shown (pushed in events) after it was read; older is INVALID.
@@ -172,8 +174,11 @@ class LinkBooks:
             self._take_notices()
 
     def _fail(self, text: str) -> None:
+        # The same failure again (a PC still down, retried every BACKOFF[2]) is counted, and
+        # timed in LastError, but logged as an error only once.
+        repeated = text == self._fault
         self._fault = text
-        self._record(logging.ERROR, text)
+        self._record(logging.DEBUG if repeated else logging.ERROR, text)
         if self._wanted and self.settings.auto_connect:
             self._retry_at = time.monotonic() + self._backoff
             self._backoff = min(self._backoff * BACKOFF[1], BACKOFF[2])

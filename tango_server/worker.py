@@ -202,7 +202,11 @@ class LinkWorker(LinkBooks):
                 self._attempts += 1
                 self._resume_failures += 1
                 self._connect_error = exc
-            self._lost(conn, exc)  # another back-off, or closed if the session is gone
+            closed = not self._lost(conn, exc)  # another back-off, or closed: the session is gone
+            if closed and isinstance(exc, ccdpc.SessionLost):
+                with self._cv:  # the PC answered, so it is back (restarted): a new session now
+                    if self._retry_at is not None:
+                        self._retry_at = time.monotonic()
             return
         with self._cv:
             self._attempts += 1

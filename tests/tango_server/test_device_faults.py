@@ -147,6 +147,26 @@ def test_simulator_killed_and_restarted(protocol: int, fault_matrix: FaultMatrix
         assert dev.Command("IDENT").startswith("KAPPACCD-SIM ")
 
 
+def test_back_within_a_second_of_a_long_outage(protocol: int, fault_matrix: FaultMatrix) -> None:
+    """However long the PC was away (the back-off has reached its longest delay), the device is
+    ON again within a second of the PC coming back."""
+    with (
+        pc_with(protocol, [], AutoConnect=True) as (sim, dev),
+        fault_matrix.case("PC away, back-off at its longest", protocol) as case,
+    ):
+        wait_until(lambda: dev.State() == DevState.ON, what="ON")
+        errors = dev.Errors
+        sim.stop()
+        # The loss, then failed attempts 0.25, 0.5, 0.75 and 0.75 s apart: the longest delay.
+        wait_until(lambda: dev.Errors >= errors + 5, 10, "five failures")
+        assert dev.State() == DevState.FAULT
+        case.outcome = f"{dev.State()}, {dev.Errors - errors} failures while away"
+        sim.start()  # the same port
+        recovered(case, lambda: dev.State() == DevState.ON, 5, "ON again, by AutoConnect")
+        assert case.recovered is not None and case.recovered < 1
+        assert dev.Command("IDENT").startswith("KAPPACCD-SIM ")
+
+
 def test_restart_seen_by_event_subscribers(protocol: int) -> None:
     with pc_with(protocol, [], AutoConnect=True) as (sim, dev):
         wait_until(lambda: dev.State() == DevState.ON, what="ON")
