@@ -124,6 +124,7 @@ class CCDPC3(Connection):
 
     def _read_message(self, deadline: float) -> Message:
         failures = 0  # resumes in a row that brought no frame at all
+        on_frame = self.session.on_frame
         while True:
             try:
                 frame = self._next_frame(deadline)
@@ -134,7 +135,7 @@ class CCDPC3(Connection):
                 self._resume(max(deadline, time.monotonic() + self.connecttimeout), exc)
                 continue
             failures = 0
-            message, answer = self.session.on_frame(frame)
+            message, answer = on_frame(frame)
             if answer is not None:
                 self._write(answer)
             if message is not None:

@@ -31,6 +31,7 @@ from .transport import (
     recvfixed,
     recvinto,
     sendfixed,
+    sendnow,
 )
 
 __all__ = ["Connection", "Counters", "Tracer", "handshake"]
@@ -42,6 +43,8 @@ T = TypeVar("T")
 
 _FRAME_REPLY = re.compile(r"FRAME ([0-9]{1,6}) ([0-9]{1,6})")
 _BUSY = "connection busy: another call is in progress"
+# The status of most replies, from a global: reading an enum member is slow.
+_OK = Status.OK
 #: Bytes a connection receives at most ahead of need; units up to this size go through them.
 _READ_AHEAD = 65536
 
@@ -162,7 +165,11 @@ class Connection:
         if not lock.acquire(False) and not lock.acquire(True, limit if limit > 0.0 else 0.0):
             raise CommandError(_BUSY, busy=True)
         try:
-            return self._command(_ascii(text), time.monotonic() + limit).text
+            try:
+                payload = text.encode("ascii")
+            except UnicodeEncodeError:
+                raise ValueError(f"Commands are ASCII text: {text!r}") from None
+            return self._command(payload, time.monotonic() + limit).text
         finally:
             lock.release()
 
@@ -278,19 +285,27 @@ class Connection:
             raise CommandError(_BUSY, busy=True)
 
     def _command(self, payload: bytes, deadline: float) -> Reply:
-        seq = self._send_guarded(payload, deadline)
-        pending = self._pending
+        if self._sock is None:
+            self._require_link(deadline)
+        try:
+            seq = self._send_command(payload)
+        except error as exc:
+            self._send_failed(exc)
+            raise
+        read_message = self._read_message
         try:
             while True:
-                message = self._read_message(deadline)
-                if isinstance(message, Reply) and self._is_reply_to(message, seq):
+                message = read_message(deadline)
+                if isinstance(message, Reply) and (
+                    message.seq == seq or self._is_reply_to(message, seq)
+                ):
                     break
-                pending.append(message)  # events (and late replies) wait for `receive`
+                self._pending.append(message)  # events (and late replies) wait for `receive`
         except error:
             self._drop()
             raise
         status = message.status
-        if status is not Status.OK:
+        if status is not _OK:
             raise CommandError(message.text, busy=status is Status.BUSY)
         return message
 
@@ -311,12 +326,16 @@ class Connection:
         try:
             return self._send_command(payload)
         except error as exc:
-            # A server that refuses us says why, then closes: our send may fail before we read it.
-            words = self._last_words()
-            self._drop()
-            if words is not None:
-                raise error(f"The server closed the connection, saying: {words!r}") from exc
+            self._send_failed(exc)
             raise
+
+    def _send_failed(self, exc: error) -> None:
+        """Drop the connection after a failed send; a server that refuses us says why, then
+        closes (our send may fail before we read it): then raise its words instead of `exc`."""
+        words = self._last_words()
+        self._drop()
+        if words is not None:
+            raise error(f"The server closed the connection, saying: {words!r}") from exc
 
     def _last_words(self) -> str | None:
         """The text of a reply or event already waiting in the socket, if there is one."""
@@ -331,7 +350,9 @@ class Connection:
         sock = self._sock
         if sock is None:
             raise error(f"Not connected to {self.host}:{self.port}")
-        sendfixed(sock, packet, self.packettimeout)
+        sent = sendnow(sock, packet)
+        if sent < len(packet):
+            sendfixed(sock, packet, self.packettimeout, sent=sent)
         trace = self.trace
         if trace is not None:
             trace(">", packet)
@@ -352,14 +373,37 @@ class Connection:
         sock = self._sock
         if sock is None:
             raise error(f"Not connected to {self.host}:{self.port}")
-        event = decoder.next_event()
-        if event is not None:
-            return event
         counters = self.counters
         trace = self.trace
-        units: list[bytearray] | None = None if trace is None else []
         chunks = 0
-        mid = decoder.mid_message
+        if decoder.idle():
+            start, end = self._rx_start, self._rx_end
+            if start == end:  # the usual wait: for the first byte of a message
+                self._rx_start = self._rx_end = 0  # until the receive succeeds
+                end, chunks = recvatleast(
+                    sock,
+                    self._rx_view,
+                    decoder.unit_size,
+                    deadline - (time.monotonic() if now is None else now),
+                    idletask=self.idletask,
+                    packettimeout=self.packettimeout,
+                )
+                start = 0
+                self._rx_end = end
+            found = decoder.whole(self._rx, start, end)
+            if found is not None:  # all of a small message arrived: no units
+                event, stop = found
+                self._rx_start = stop
+                counters.bytes_received += stop - start
+                counters.packets_received += 1
+                if trace is not None:
+                    trace("<", self._rx[start:stop])
+                return event
+        else:
+            waiting = decoder.next_event()
+            if waiting is not None:
+                return waiting
+        units: list[bytearray] | None = None if trace is None else []
         while True:
             size = decoder.unit_size  # all of it: units are only ever taken whole here
             start = self._rx_start
@@ -368,33 +412,25 @@ class Connection:
                 unit = self._rx[start : start + size]
                 self._rx_start = start + size
                 digest = None
-            else:
-                mid = mid or have > 0  # else its first byte is still to come
-                if mid:
-                    wait = (
-                        config.packettimeout if self.packettimeout is None else self.packettimeout
-                    )
-                else:
-                    wait = deadline - (time.monotonic() if now is None else now)
-                unit, digest, chunks = self._receive_unit(decoder, size, wait, mid, chunks)
+            else:  # a message is under way (its first byte came above, or before)
+                wait = config.packettimeout if self.packettimeout is None else self.packettimeout
+                unit, digest, chunks = self._receive_unit(decoder, size, wait, chunks)
             counters.bytes_received += size
             if units is not None:
                 units.append(unit)
-            event = decoder.take(unit, None if digest is None else digest.value)
-            if event is not None:
-                break
-            mid = True  # a unit that ends no message leaves one under way
-        counters.packets_received += 1
-        if trace is not None and units:
-            trace("<", units[0] if len(units) == 1 else b"".join(units))
-        return event
+            taken = decoder.take(unit, None if digest is None else digest.value)
+            if taken is not None:
+                counters.packets_received += 1
+                if trace is not None and units:
+                    trace("<", units[0] if len(units) == 1 else b"".join(units))
+                return taken
 
     def _receive_unit(
-        self, decoder: UnitReader[Any], size: int, wait: float, mid: bool, chunks: int
+        self, decoder: UnitReader[Any], size: int, wait: float, chunks: int
     ) -> tuple[bytearray, _Digest | None, int]:
-        """Receive the `size` bytes of the unit `decoder` needs, after those read ahead of it,
-        waiting `wait` seconds for the first chunk; return it, its checksum if computed as it
-        landed, and the chunks of the packet so far (`chunks` before it)."""
+        """Receive the `size` bytes of the unit `decoder` needs, after those read ahead of it, in
+        a message under way, waiting `wait` seconds for the first chunk; return it, its checksum
+        if computed as it landed, and the chunks of the packet so far (`chunks` before it)."""
         sock = self._sock
         assert sock is not None  # checked by the caller, which holds the lock
         rx, start = self._rx, self._rx_start
@@ -432,9 +468,7 @@ class Connection:
             )
             return unit, digest, chunks + taken
         except error as exc:
-            if mid:
-                raise _packet_error(exc, decoder, chunks, before) from exc
-            raise
+            raise _packet_error(exc, decoder, chunks, before) from exc
 
     def _drop(self) -> None:
         sock, self._sock = self._sock, None
@@ -470,10 +504,3 @@ def _packet_error(
     else:
         message = str(exc)
     return type(exc)(message, partial, decoder.expected(), chunks)
-
-
-def _ascii(text: str) -> bytes:
-    try:
-        return text.encode("ascii")
-    except UnicodeEncodeError:
-        raise ValueError(f"Commands are ASCII text: {text!r}") from None

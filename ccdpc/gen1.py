@@ -66,6 +66,20 @@ class ReplyDecoder(UnitReader[Message]):
         self.max_payload = config.maxpacketsize if max_payload is None else max_payload
         self._payload_follows = False
 
+    def whole(self, buffer: bytearray, start: int, end: int) -> tuple[Message, int] | None:
+        stop = start + RECORD_SIZE
+        if stop > end:
+            return None
+        unit = buffer[start:stop]
+        if not unit.isascii():
+            return None
+        if unit.startswith(b"OK "):
+            return Reply(unit[3:].rstrip(b" ").decode("ascii")), stop
+        if unit.startswith(b"ER "):
+            text = unit[3:].rstrip(b" ").decode("ascii")
+            return Reply(text, Status.BUSY if text.startswith("BUSY") else Status.ERROR), stop
+        return None  # a data record, or an invalid one
+
     def _unit(self, unit: bytearray) -> tuple[int, bool]:
         if self._payload_follows:
             self._payload_follows = False

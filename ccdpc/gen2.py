@@ -30,6 +30,7 @@ __all__ = [
 
 HEADER = struct.Struct("<IHHI")
 HEADER_SIZE = HEADER.size
+_unpack_from = HEADER.unpack_from
 
 
 class Type(enum.IntEnum):
@@ -124,6 +125,18 @@ class PacketDecoder(HeaderReader[Header, Packet]):
 
     def __init__(self, max_payload: int | None = None) -> None:
         super().__init__(HEADER_SIZE, config.maxpacketsize if max_payload is None else max_payload)
+
+    def whole(self, buffer: bytearray, start: int, end: int) -> tuple[Packet, int] | None:
+        if end - start < HEADER_SIZE:
+            return None
+        length, type_, status, seq = _unpack_from(buffer, start)
+        stop = start + HEADER_SIZE + length
+        if stop > end or length > self.max_payload:
+            return None
+        kind, state = _TYPES.get(type_), _STATUSES.get(status)
+        if kind is None or state is None:
+            return None
+        return _new(Packet, (kind, state, seq, buffer[start + HEADER_SIZE : stop])), stop
 
     def _decode_header(self, unit: bytearray) -> Header:
         return decode_header(unit, self.max_payload)

@@ -34,6 +34,7 @@ __all__ = [
 
 HEADER = struct.Struct("<2sBBIIIII")
 HEADER_SIZE = HEADER.size
+_unpack_from = HEADER.unpack_from
 MAGIC = b"C3"
 RETRANSMIT = 0x01
 _STATUS_SHIFT = 1
@@ -161,6 +162,19 @@ class FrameDecoder(HeaderReader[Header3, Frame3]):
 
     def __init__(self, max_payload: int | None = None) -> None:
         super().__init__(HEADER_SIZE, config.maxpacketsize if max_payload is None else max_payload)
+
+    def whole(self, buffer: bytearray, start: int, end: int) -> tuple[Frame3, int] | None:
+        if end - start < HEADER_SIZE:
+            return None
+        magic, type_, flags, session, seq, ack, length, crc = _unpack_from(buffer, start)
+        stop = start + HEADER_SIZE + length
+        if stop > end or length > self.max_payload or magic != MAGIC:
+            return None
+        kind = _TYPES.get(type_)
+        payload = buffer[start + HEADER_SIZE : stop]
+        if kind is None or zlib.crc32(payload) != crc:
+            return None
+        return _new(Frame3, (kind, flags, session, seq, ack, payload)), stop
 
     def _decode_header(self, unit: bytearray) -> Header3:
         return decode_header(unit, self.max_payload)

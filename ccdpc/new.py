@@ -7,13 +7,18 @@ from typing import Any
 
 from .connection import Connection
 from .errors import error, protocolerror
-from .gen2 import PacketDecoder, Type, encode_header, to_message
+from .gen2 import HEADER, PacketDecoder, Type, to_message
 from .messages import Message, Reply, Status
 
 __all__ = ["NewCCDPC"]
 
 #: Commands over this many bytes are refused before sending (the server would refuse them too).
 MAX_COMMAND = 4096
+
+_pack = HEADER.pack
+_COMMAND = int(Type.COMMAND)
+_OK = int(Status.OK)
+_REPLY = Type.REPLY  # from a global, as reading an enum member is slow
 
 
 class NewCCDPC(Connection):
@@ -30,15 +35,22 @@ class NewCCDPC(Connection):
         self._seq = 0
 
     def _send_command(self, payload: bytes) -> int:
-        if len(payload) > MAX_COMMAND:
-            raise ValueError(f"a command holds at most {MAX_COMMAND} bytes, not {len(payload)}")
-        self._seq = self._seq % 0xFFFFFFFF + 1
+        size = len(payload)
+        if size > MAX_COMMAND:
+            raise ValueError(f"a command holds at most {MAX_COMMAND} bytes, not {size}")
+        self._seq = seq = self._seq % 0xFFFFFFFF + 1
         # One buffer, one send: a command is small, and two sends cost a round of syscalls.
-        self._write(encode_header(Type.COMMAND, Status.OK, self._seq, len(payload)) + payload)
-        return self._seq
+        self._write(_pack(size, _COMMAND, _OK, seq) + payload)
+        return seq
 
     def _read_message(self, deadline: float) -> Message:
-        return to_message(self._next_event(self._decoder, deadline))
+        packet = self._next_event(self._decoder, deadline)
+        if packet.type is _REPLY:  # the usual case, without a call of `to_message`
+            try:
+                return Reply(packet.payload.decode("ascii"), packet.status, packet.seq)
+            except UnicodeDecodeError:
+                pass  # `to_message` raises the error
+        return to_message(packet)
 
     def _is_reply_to(self, reply: Reply, seq: int) -> bool:
         if reply.seq == seq:

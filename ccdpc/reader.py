@@ -49,6 +49,10 @@ class UnitReader(ABC, Generic[T]):
         """How many more bytes complete the current unit (always at least 1)."""
         return self.unit_size - len(self._buffer)
 
+    def idle(self) -> bool:
+        """True between messages: no event waiting, and nothing of the next message fed."""
+        return not self._events and self._at_boundary and not self._buffer
+
     @property
     def mid_message(self) -> bool:
         """True while a message is partly received: its rest must come within the packet timeout."""
@@ -109,6 +113,16 @@ class UnitReader(ABC, Generic[T]):
     def next_event(self) -> T | None:
         """The next decoded message, or None if more bytes are needed."""
         return self._events.popleft() if self._events else None
+
+    def whole(self, buffer: bytearray, start: int, end: int) -> tuple[T, int] | None:
+        """The message that `buffer[start:end]` begins with, if it holds all of it and it is
+        valid, and the offset after it; else None. Only between messages (not `mid_message`, no
+        event waiting); the reader itself is left as it was.
+
+        A short cut past the units for the common case of a small message received at once: what
+        it returns None for goes through `take` as usual, which raises for an invalid message.
+        """
+        return None
 
     def _complete(self, unit: bytearray) -> None:
         self.unit_size, at_boundary = self._unit(unit)

@@ -6,7 +6,7 @@ import socket
 from typing import Any
 
 from .connection import Connection
-from .gen1 import ReplyDecoder, encode_record
+from .gen1 import RECORD_SIZE, ReplyDecoder, encode_record
 from .messages import Message
 
 __all__ = ["StandardCCDPC"]
@@ -28,7 +28,9 @@ class StandardCCDPC(Connection):
         self._decoder = ReplyDecoder(self.max_payload)
 
     def _send_command(self, payload: bytes) -> int:
-        self._write(encode_record(payload))
+        if len(payload) > RECORD_SIZE or not payload.isascii():
+            encode_record(payload)  # raises the error
+        self._write(payload.ljust(RECORD_SIZE, b" "))  # `encode_record`, inline
         return 0
 
     def _read_message(self, deadline: float) -> Message:

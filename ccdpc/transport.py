@@ -7,6 +7,7 @@ and no signal is needed; `timeouthandler` exists for callers that still use SIGA
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 from collections.abc import Callable
@@ -15,7 +16,15 @@ from types import FrameType
 from . import config
 from .errors import emptypacket, error, timeout
 
-__all__ = ["connect", "recvatleast", "recvfixed", "recvinto", "sendfixed", "timeouthandler"]
+__all__ = [
+    "connect",
+    "recvatleast",
+    "recvfixed",
+    "recvinto",
+    "sendfixed",
+    "sendnow",
+    "timeouthandler",
+]
 
 IdleTask = Callable[[], object]
 
@@ -28,6 +37,13 @@ SOCKET_DIED = "Socket died on us."
 _LARGE = 1 << 20
 # The least timeout a socket is given: 0 would make it non-blocking.
 _LEAST = 1e-6
+# Bytes received at most at a time when each chunk is seen as it lands (a checksum): the chunk is
+# then still in the CPU's cache when the CRC-32 reads it. On loopback, a 2.86 MB frame came some
+# 4 % faster in 256 KiB chunks than in whatever the socket had (about 200 KiB on average, but
+# up to megabytes); 64 KiB chunks were slower, one poll each.
+_PROGRESS_CHUNK = 262144
+# Writes to a socket's descriptor; Windows has no such thing.
+_write = os.write if os.name == "posix" else None
 
 
 def recvinto(
@@ -90,7 +106,10 @@ def recvatleast(
     got = chunks = 0
     while got < least:
         try:
-            n = sock.recv_into(view[got:] if got else view)
+            if progress is None:
+                n = sock.recv_into(view[got:] if got else view)
+            else:
+                n = sock.recv_into(view[got : got + _PROGRESS_CHUNK])
         except timeout:
             raise  # from `timeouthandler`: the caller's deadline
         except TimeoutError:
@@ -135,9 +154,10 @@ def _fill(
     slice_ = config.idleinterval if idletask is not None else float("inf")
     deadline = time.monotonic() + timeouttime
     sock.settimeout(max(min(timeouttime, slice_), _LEAST))
+    limit = len(view) if progress is None else _PROGRESS_CHUNK
     while got < least:
         try:
-            n = sock.recv_into(view[got:], 0, flags)
+            n = sock.recv_into(view[got : got + limit], 0, flags)
         except timeout:
             raise  # from `timeouthandler` or an idletask: the caller's deadline, not a slice's end
         except TimeoutError:
@@ -202,14 +222,22 @@ def sendfixed(
     sock: socket.socket,
     data: bytes | bytearray | memoryview,
     packettimeout: float | None = None,
+    *,
+    sent: int = 0,
 ) -> None:
-    """Send all of `data`, or raise `timeout` (no progress for `packettimeout`) or `error`."""
+    """Send all of `data`, or raise `timeout` (no progress for `packettimeout`) or `error`.
+
+    `sent`: how many bytes of `data` the caller has sent already (with `sendnow`).
+    """
+    size = data.nbytes if isinstance(data, memoryview) else len(data)
+    if not sent and isinstance(sock, socket.socket):
+        sent = sendnow(sock, data)
+        if sent == size:
+            return
     wait = config.packettimeout if packettimeout is None else packettimeout
     if sock.gettimeout() != wait:
         sock.settimeout(wait)
-    size = data.nbytes if isinstance(data, memoryview) else len(data)
-    sent = 0
-    view = data
+    view = memoryview(data).cast("B")[sent:] if sent else data
     while sent < size:
         try:
             sent += sock.send(view)
@@ -219,6 +247,23 @@ def sendfixed(
             raise error(SOCKET_DIED) from exc
         if sent < size:  # a partial send: the rest from where it stopped
             view = memoryview(data).cast("B")[sent:]
+
+
+def sendnow(sock: socket.socket, data: bytes | bytearray | memoryview) -> int:
+    """Send what of `data` the socket takes at once; return how many bytes that was (`error` if
+    the socket failed). Then `sendfixed` sends the rest, if any, waiting as it must.
+
+    A socket with a timeout has a non-blocking descriptor: a plain write on it returns at once,
+    and saves the poll that ``send`` makes first, a system call per command.
+    """
+    if _write is None or not sock.gettimeout():
+        return 0
+    try:
+        return _write(sock.fileno(), data)
+    except BlockingIOError:
+        return 0
+    except OSError as exc:
+        raise error(SOCKET_DIED) from exc
 
 
 def timeouthandler(sig: int, frame: FrameType | None) -> None:

@@ -150,3 +150,15 @@ def test_arbitrary_bytes_never_raise_anything_else(data: bytes, draw: st.DataObj
     with contextlib.suppress(protocolerror):
         feed_all(decoder, data, draw.draw(cuts_for(data)))
     assert decoder.needed() <= 1 << 16
+
+
+def test_whole_takes_reply_records_and_leaves_data_records_to_take() -> None:
+    decoder = gen1.ReplyDecoder()
+    data = bytearray(b"x" + gen1.encode_reply("IDLE") + gen1.encode_reply("now", Status.BUSY))
+    assert decoder.whole(data, 1, len(data)) == (Reply("IDLE"), 81)
+    assert decoder.whole(data, 81, len(data)) == (Reply("BUSY now", Status.BUSY), 161)
+    assert decoder.whole(data, 81, len(data) - 1) is None  # one byte short
+    record = bytearray(gen1.encode_data("FRAME 2 1", 4))
+    assert decoder.whole(record, 0, len(record)) is None
+    assert decoder.whole(bytearray(b"\xff" * 80), 0, 80) is None  # `take` raises for it
+    assert decoder.idle()

@@ -98,3 +98,20 @@ def test_arbitrary_bytes_never_raise_anything_else(data: bytes, draw: st.DataObj
     with contextlib.suppress(protocolerror):
         feed_all(decoder, data, draw.draw(cuts_for(data)))
     assert decoder.needed() <= 1 << 16
+
+
+@given(PACKETS, st.binary(max_size=40))
+def test_whole_agrees_with_feeding(
+    items: list[tuple[gen2.Type, Status, int, bytes]], tail: bytes
+) -> None:
+    data = bytearray(b"x" + encode(items) + tail)
+    found = gen2.PacketDecoder(max_payload=150).whole(data, 1, len(data))
+    fresh = gen2.PacketDecoder(max_payload=150)
+    with contextlib.suppress(protocolerror):  # what `whole` leaves to `take`, or the tail
+        fresh.feed(bytes(data[1:]))
+    first = fresh.next_event()
+    if found is None:
+        assert first is None
+        return
+    packet, stop = found
+    assert packet == first and stop == 1 + gen2.HEADER_SIZE + len(packet.payload)

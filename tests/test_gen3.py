@@ -107,3 +107,26 @@ def test_arbitrary_bytes_never_raise_anything_else(data: bytes, draw: st.DataObj
     with contextlib.suppress(protocolerror):
         feed_all(decoder, data, draw.draw(cuts_for(data)))
     assert decoder.needed() <= 1 << 16
+
+
+@given(st.binary(max_size=200), st.integers(0, 2), st.binary(max_size=40))
+def test_whole_agrees_with_feeding(payload: bytes, damage: int, tail: bytes) -> None:
+    frame = bytearray(gen3.encode_frame(gen3.Type.REPLY, payload, session=5, seq=7, ack=3))
+    if damage == 1 and payload:
+        frame[-1] ^= 0xFF  # a bad CRC
+    elif damage == 2:
+        frame[0:2] = b"XX"  # a wrong magic
+    data = bytearray(b"x" + frame + tail)
+    found = gen3.FrameDecoder(max_payload=150).whole(data, 1, len(data))
+    fresh = gen3.FrameDecoder(max_payload=150)
+    if len(payload) > 150 or damage == 2 or (damage == 1 and payload):
+        assert found is None
+        with pytest.raises(protocolerror):
+            fresh.feed(bytes(frame))
+        return
+    assert found is not None
+    message, stop = found
+    assert stop == 1 + len(frame)
+    fresh.feed(bytes(frame))
+    assert fresh.next_event() == message == (gen3.Type.REPLY, 0, 5, 7, 3, payload)
+    assert gen3.FrameDecoder().whole(data, 1, stop - 1) is None  # one byte short
