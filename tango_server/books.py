@@ -43,7 +43,7 @@ BUSY_AFTER = 0.1
 #: Reconnection (and generation 3 resume) back-off: first delay, factor, longest delay (seconds).
 #: The longest is short so that a PC back after a long outage is found within a second: a
 #: refused attempt costs one SYN, and one to a host that does not answer waits ConnectTimeout.
-BACKOFF = (0.25, 2.0, 0.75)
+BACKOFF = (0.25, 2.0, 0.5)
 #: Seconds a temperature is given before TEMP is sent again: a GUI polling it costs no traffic.
 TEMPERATURE_AGE = 1.0
 #: Seconds a temperature is shown (pushed in events) after it was read; older is INVALID.

@@ -157,7 +157,7 @@ def test_back_within_a_second_of_a_long_outage(protocol: int, fault_matrix: Faul
         wait_until(lambda: dev.State() == DevState.ON, what="ON")
         errors = dev.Errors
         sim.stop()
-        # The loss, then failed attempts 0.25, 0.5, 0.75 and 0.75 s apart: the longest delay.
+        # The loss, then failed attempts 0.25, 0.5, 0.5 and 0.5 s apart: the longest delay.
         wait_until(lambda: dev.Errors >= errors + 5, 10, "five failures")
         assert dev.State() == DevState.FAULT
         case.outcome = f"{dev.State()}, {dev.Errors - errors} failures while away"
