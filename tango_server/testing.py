@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -23,8 +24,10 @@ __all__ = ["device_server", "device_servers", "forkserver"]
 
 Properties = dict[str, Any]
 
-#: Starts of a context that fail with cppTango's reconnection throttle are tried again this often.
-_STARTS = 3
+#: cppTango refuses a client's new connection to a server within this many seconds of a failed one.
+_THROTTLE = 1.0
+#: How long a started server is given to answer its first ping.
+_CONNECT_SECONDS = 15.0
 
 
 @contextlib.contextmanager
@@ -39,20 +42,47 @@ def forkserver() -> Iterator[None]:
 
 
 def _started(make: Callable[[], Any]) -> Any:
-    """A started context. On a loaded machine the context's first ping can reach the server
-    before it listens; cppTango then refuses a second try within 1 s ("The connection request
-    was delayed"), and the start fails although the server is fine: start it anew."""
-    for attempt in range(_STARTS):
-        with forkserver():  # the context makes its queues when built: both under the forkserver
-            context = make()
-            try:
-                context.__enter__()
-                return context
-            except tango.DevFailed as exc:
+    """A started context.
+
+    On a loaded machine the context's first ping can reach the server before it answers; the
+    context's second ping then meets cppTango's throttle ("The connection request was delayed")
+    and the start fails although the server is fine. Then ping again, past the throttle.
+    """
+    with forkserver():  # the context makes its queues when built: both under the forkserver
+        context = make()
+        try:
+            context.__enter__()
+        except tango.DevFailed as exc:
+            if exc.args[0].reason != "API_CantConnectToDevice":
                 context.__exit__(None, None, None)
-                if attempt == _STARTS - 1 or exc.args[0].reason != "API_CantConnectToDevice":
-                    raise
-    raise AssertionError("unreachable")
+                raise
+        else:
+            return context
+    try:
+        _ping_again(context)
+    except BaseException:
+        context.__exit__(None, None, None)
+        raise
+    return context
+
+
+def _ping_again(context: Any) -> None:
+    """Ping a started context's server (and device) until they answer, within
+    `_CONNECT_SECONDS`; each try waits out cppTango's throttle, which a failed one started."""
+    deadline = time.monotonic() + _CONNECT_SECONDS
+    while True:
+        time.sleep(_THROTTLE * 1.05)  # cppTango's rate limit, not a wait for an event
+        try:
+            if getattr(context, "server", None) is None:
+                context.server = tango.DeviceProxy(context.get_server_access())
+            context.server.ping()
+            if isinstance(context, DeviceTestContext):
+                context.device = context.get_device(context.device_name)
+                context.device.ping()
+            return
+        except tango.DevFailed as exc:
+            if exc.args[0].reason != "API_CantConnectToDevice" or time.monotonic() > deadline:
+                raise
 
 
 @contextlib.contextmanager
