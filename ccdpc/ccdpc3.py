@@ -161,9 +161,6 @@ class CCDPC3(Connection):
 
     # -- session machinery -------------------------------------------------------------------
 
-    def _between(self) -> float:
-        return config.packettimeout if self.packettimeout is None else self.packettimeout
-
     def _open(self, deadline: float) -> None:
         self._write(self.session.open_frame())
         for frame in self.session.on_opened(self._next_event(self._decoder, deadline)):

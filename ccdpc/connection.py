@@ -279,19 +279,17 @@ class Connection:
 
     # -- shared machinery --------------------------------------------------------------------
 
+    def _between(self) -> float:
+        """Seconds each later chunk of a message may take: the packet timeout, read now."""
+        return config.packettimeout if self.packettimeout is None else self.packettimeout
+
     def _acquire(self, limit: float) -> None:
         """Take the lock within `limit` seconds, or raise the busy `CommandError`."""
         if not self._lock.acquire(True, limit if limit > 0.0 else 0.0):
             raise CommandError(_BUSY, busy=True)
 
     def _command(self, payload: bytes, deadline: float) -> Reply:
-        if self._sock is None:
-            self._require_link(deadline)
-        try:
-            seq = self._send_command(payload)
-        except error as exc:
-            self._send_failed(exc)
-            raise
+        seq = self._send_guarded(payload, deadline)
         read_message = self._read_message
         try:
             while True:
@@ -413,8 +411,7 @@ class Connection:
                 self._rx_start = start + size
                 digest = None
             else:  # a message is under way (its first byte came above, or before)
-                wait = config.packettimeout if self.packettimeout is None else self.packettimeout
-                unit, digest, chunks = self._receive_unit(decoder, size, wait, chunks)
+                unit, digest, chunks = self._receive_unit(decoder, size, self._between(), chunks)
             counters.bytes_received += size
             if units is not None:
                 units.append(unit)

@@ -71,14 +71,8 @@ class ReplyDecoder(UnitReader[Message]):
         if stop > end:
             return None
         unit = buffer[start:stop]
-        if not unit.isascii():
-            return None
-        if unit.startswith(b"OK "):
-            return Reply(unit[3:].rstrip(b" ").decode("ascii")), stop
-        if unit.startswith(b"ER "):
-            text = unit[3:].rstrip(b" ").decode("ascii")
-            return Reply(text, Status.BUSY if text.startswith("BUSY") else Status.ERROR), stop
-        return None  # a data record, or an invalid one
+        reply = _reply(unit) if unit.isascii() else None
+        return None if reply is None else (reply, stop)  # None: a data record, or an invalid one
 
     def _unit(self, unit: bytearray) -> tuple[int, bool]:
         if self._payload_follows:
@@ -87,13 +81,9 @@ class ReplyDecoder(UnitReader[Message]):
             return RECORD_SIZE, True
         if not unit.isascii():
             decode_record(unit)  # raises the error for a record that is not text
-        if unit.startswith(b"OK "):
-            self._events.append(Reply(unit[3:].rstrip(b" ").decode("ascii")))
-        elif unit.startswith(b"ER "):
-            text = unit[3:].rstrip(b" ").decode("ascii")
-            self._events.append(
-                Reply(text, Status.BUSY if text.startswith("BUSY") else Status.ERROR)
-            )
+        reply = _reply(unit)
+        if reply is not None:
+            self._events.append(reply)
         elif unit.startswith(b"DA "):
             return self._data_record(unit)
         else:
@@ -111,9 +101,19 @@ class ReplyDecoder(UnitReader[Message]):
                 bytes(unit),
                 RECORD_SIZE,
             )
-        self._emit(Reply((match[2] or b"").decode("ascii")))
+        self._events.append(Reply((match[2] or b"").decode("ascii")))
         if size == 0:
-            self._emit(Data(bytearray()))
+            self._events.append(Data(bytearray()))
             return RECORD_SIZE, True
         self._payload_follows = True
         return size, False
+
+
+def _reply(record: bytearray) -> Reply | None:
+    """The reply an ASCII ``OK `` or ``ER `` record holds; None for any other record."""
+    if record.startswith(b"OK "):
+        return Reply(record[3:].rstrip(b" ").decode("ascii"))
+    if record.startswith(b"ER "):
+        text = record[3:].rstrip(b" ").decode("ascii")
+        return Reply(text, Status.BUSY if text.startswith("BUSY") else Status.ERROR)
+    return None

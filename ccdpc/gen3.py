@@ -129,8 +129,7 @@ def encode_frame(
     flags: int = 0,
 ) -> bytes:
     """Header and payload in one buffer."""
-    crc = zlib.crc32(payload)
-    return HEADER.pack(MAGIC, type, flags, session, seq, ack, len(payload), crc) + payload
+    return encode_header(type, payload, session=session, seq=seq, ack=ack, flags=flags) + payload
 
 
 def decode_header(data: bytes | bytearray, max_payload: int | None = None) -> Header3:

@@ -78,10 +78,7 @@ class ClientSession:
         seq = self._next_seq
         self._next_seq = seq + 1
         self._unacked[seq] = payload
-        self._acked_to_peer = received = self.received
-        crc = crc32(payload)
-        header = _pack(MAGIC, _COMMAND, 0, self.session, seq, received, len(payload), crc)
-        return seq, header + payload
+        return seq, self._command(seq, payload, 0)
 
     def control_frame(self, type: Type, payload: bytes = b"") -> bytes:
         """A PING, ACK or CLOSE frame of this session."""
@@ -102,8 +99,10 @@ class ClientSession:
                 unacked.clear()
             else:
                 self._forget_acknowledged(ack)
-        if kind is _REPLY and seq == self.received + 1:  # `_reliable`'s usual case, inline
+        if kind is _REPLY and seq == self.received + 1:  # the usual case, without `_reliable`
             self.received = seq
+            # Replies come in command order, one each, so the n-th reply answers command n; a
+            # reply and its data carry that command number, as in generation 2.
             self._replies = replies = self._replies + 1
             status = _OK if not flags & _STATUS_BITS else reply_status(flags)
             try:
@@ -127,40 +126,28 @@ class ClientSession:
         raise protocolerror(f"Unexpected {kind.name} frame from the server")
 
     def _reliable(self, frame: Frame3, kind: Type) -> tuple[Message | None, bytes | None]:
+        """A reliable frame other than the next reply (`on_frame` takes that): a duplicate is
+        dropped, a gap is an error, else the data (acknowledged at once) or the event."""
         seq = frame.seq
         if seq <= self.received:
             return None, None
         if seq != self.received + 1:
             raise protocolerror(f"Gap in session {self.session}: frame {seq} after {self.received}")
         self.received = seq
-        # Replies come in command order, one each, so the n-th reply answers command n; a reply and
-        # its data carry that command number, as in generation 2.
-        message: Message
-        if kind is Type.REPLY:
-            self._replies += 1
-            flags = frame.flags
-            status = Status.OK if not flags & _STATUS_BITS else reply_status(flags)
-            message = Reply(_text(frame), status, self._replies)
-        elif kind is Type.DATA:
-            message = Data(frame.payload, self._replies)
-            return message, self.control_frame(Type.ACK)
-        else:
-            message = Event(_text(frame), seq)
+        if kind is Type.DATA:
+            return Data(frame.payload, self._replies), self.control_frame(Type.ACK)
+        message = Event(_text(frame), seq)
         if seq - self._acked_to_peer >= ACK_EVERY:
             return message, self.control_frame(Type.ACK)
         return message, None
 
     def _command(self, seq: int, payload: bytes, flags: int) -> bytes:
-        self._acked_to_peer = self.received
-        return encode_frame(
-            Type.COMMAND, payload, session=self.session, seq=seq, ack=self.received, flags=flags
-        )
+        self._acked_to_peer = received = self.received
+        size, crc = len(payload), crc32(payload)
+        return _pack(MAGIC, _COMMAND, flags, self.session, seq, received, size, crc) + payload
 
     def _forget_acknowledged(self, ack: int) -> None:
         unacked = self._unacked
-        if ack >= self._next_seq - 1:  # all of them: the usual case
-            unacked.clear()
-            return
         while unacked and next(iter(unacked)) <= ack:
             unacked.popitem(last=False)
 

@@ -72,19 +72,7 @@ class UnitReader(ABC, Generic[T]):
 
         `checksum` is as for `feed`. Raises the framing's `protocolerror` on a violation.
         """
-        if checksum is None:
-            self.unit_size, at_boundary = self._unit(unit)
-        else:
-            self._given_checksum = checksum
-            try:
-                self.unit_size, at_boundary = self._unit(unit)
-            finally:
-                self._given_checksum = None
-        self._at_boundary = at_boundary
-        if at_boundary:
-            self._units.clear()
-        else:
-            self._units.append(unit)
+        self._complete(unit, checksum)
         events = self._events
         return events.popleft() if events else None
 
@@ -95,11 +83,7 @@ class UnitReader(ABC, Generic[T]):
         `data` is exactly the unit awaited.
         """
         if isinstance(data, bytearray) and not self._buffer and len(data) == self.unit_size:
-            self._given_checksum = checksum
-            try:
-                self._complete(data)
-            finally:
-                self._given_checksum = None
+            self._complete(data, checksum)
             return
         view = memoryview(data).cast("B")
         while view:
@@ -124,16 +108,21 @@ class UnitReader(ABC, Generic[T]):
         """
         return None
 
-    def _complete(self, unit: bytearray) -> None:
-        self.unit_size, at_boundary = self._unit(unit)
+    def _complete(self, unit: bytearray, checksum: int | None = None) -> None:
+        """Handle a whole unit; `checksum`, if given, is its checksum, for `_unit` to use."""
+        if checksum is None:
+            self.unit_size, at_boundary = self._unit(unit)
+        else:
+            self._given_checksum = checksum
+            try:
+                self.unit_size, at_boundary = self._unit(unit)
+            finally:
+                self._given_checksum = None
         self._at_boundary = at_boundary
         if at_boundary:
             self._units.clear()
         else:
             self._units.append(unit)
-
-    def _emit(self, event: T) -> None:
-        self._events.append(event)
 
     @abstractmethod
     def _unit(self, unit: bytearray) -> tuple[int, bool]:
