@@ -126,6 +126,8 @@ class Connection:
         self._rx = bytearray(_READ_AHEAD)
         self._rx_view = memoryview(self._rx)
         self._rx_start = self._rx_end = 0
+        # The buffer `read_frame(into=...)` lends for the frame's payload, until a unit takes it.
+        self._into: bytearray | None = None
 
     # -- public API -------------------------------------------------------------------------
 
@@ -211,8 +213,17 @@ class Connection:
         finally:
             self._lock.release()
 
-    def read_frame(self, timeout: float | None = None) -> RawFrame:
-        """Send ``READ`` and return the frame: width, height and the pixel bytes (uint16 LE)."""
+    def read_frame(
+        self, timeout: float | None = None, *, into: bytearray | None = None
+    ) -> RawFrame:
+        """Send ``READ`` and return the frame: width, height and the pixel bytes (uint16 LE).
+
+        The pixels arrive in a new buffer, or in `into` if it is exactly the frame's size
+        (width x height x 2 bytes): a client that streams frames can receive each into a buffer
+        it reuses, and save allocating and zeroing one per frame. Whether it was used shows as
+        ``frame.pixels is into``; a buffer of another size is left untouched (the frame then gets
+        a new one, as without it). A failed read may have written part of a frame into it.
+        """
         limit = self.replytimeout if timeout is None else timeout
         self._acquire(limit)
         try:
@@ -223,7 +234,13 @@ class Connection:
                 self._drop()
                 raise protocolerror(f"READ answered {reply.text!r}, not 'FRAME <width> <height>'")
             width, height = int(match[1]), int(match[2])
-            data = self._await(deadline, lambda m: isinstance(m, Data) and m.seq == reply.seq)
+            # Lent only now: what came before the reply (another command's data) is not the frame.
+            if into is not None and len(into) == width * height * 2:
+                self._into = into
+            try:
+                data = self._await(deadline, lambda m: isinstance(m, Data) and m.seq == reply.seq)
+            finally:
+                self._into = None
             assert isinstance(data, Data)
             if len(data.payload) != width * height * 2:
                 self._drop()
@@ -432,7 +449,7 @@ class Connection:
         assert sock is not None  # checked by the caller, which holds the lock
         rx, start = self._rx, self._rx_start
         have = self._rx_end - start
-        digest = None
+        digest = lent = None
         before = rx[start : start + have]  # for a failure's `partial`
         try:
             if size <= _READ_AHEAD:
@@ -450,7 +467,12 @@ class Connection:
                 self._rx_end = have + got
                 self._rx_start = size
                 return rx[:size], None, chunks + taken
-            unit = bytearray(size)
+            lent = self._into
+            if lent is not None and len(lent) == size:
+                unit = lent
+                self._into = None  # for one unit: a second one must not overwrite the first
+            else:
+                unit, lent = bytearray(size), None
             view = memoryview(unit)
             # A large payload's checksum runs chunk by chunk as it lands.
             if decoder.checksum is not None:
@@ -465,6 +487,8 @@ class Connection:
             )
             return unit, digest, chunks + taken
         except error as exc:
+            if lent is not None:
+                self._into = lent  # the unit is lost; its retransmission (gen. 3) may have it
             raise _packet_error(exc, decoder, chunks, before) from exc
 
     def _drop(self) -> None:

@@ -129,9 +129,10 @@ class Detector:
                 idletask()
             time.sleep(min(POLL_INTERVAL, max(deadline - time.monotonic(), 0)))
 
-    def read_frame(self) -> Frame:
-        """Read the last frame; its pixels are a view of the receive buffer (no copy with numpy)."""
-        raw = self.connection.read_frame()
+    def read_frame(self, *, into: bytearray | None = None) -> Frame:
+        """Read the last frame; its pixels are a view of the receive buffer (no copy with numpy):
+        of `into` if it is the frame's size (see `Connection.read_frame`)."""
+        raw = self.connection.read_frame(into=into)
         binning = FULL_WIDTH // raw.width if raw.width and FULL_WIDTH % raw.width == 0 else 1
         return Frame.from_buffer(
             raw.pixels, raw.width, raw.height, binning=binning, exposure=self.exposure

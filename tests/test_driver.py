@@ -110,6 +110,42 @@ def test_events_arrive_in_order(start_sim: StartSim) -> None:
             assert texts == ["STATE EXPOSING", "STATE READING", "FRAME 1 621 576", "STATE IDLE"]
 
 
+def test_read_frame_into_a_lent_buffer(start_sim: StartSim, protocol: int) -> None:
+    sim = start_sim(protocol, seed=3)
+    binned = synthetic_frame(621, 576, 3, 1)
+    with CCDPC(sim.hostname) as pc:
+        Detector(pc).acquire(0, 2)
+        lent = bytearray(b"\xaa" * len(binned))
+        frame = pc.read_frame(into=lent)
+        assert frame.pixels is lent and lent == binned
+        again = Detector(pc).read_frame(into=lent)  # the same frame, into the same buffer
+        assert numpy.shares_memory(again.pixels, numpy.frombuffer(lent, numpy.uint8))
+        assert again.tobytes() == binned
+        wrong = bytearray(b"\xaa" * (len(binned) + 2))  # not the frame's size: not used
+        frame = pc.read_frame(into=wrong)
+        assert frame.pixels is not wrong and frame.pixels == binned
+        assert wrong == b"\xaa" * len(wrong)
+        assert pc.command("STATUS") == "IDLE frames=1"  # the link is in step
+
+
+def test_read_frame_lends_its_buffer_to_its_own_frame_only(start_sim: StartSim) -> None:
+    """Data of an earlier `send` that comes before READ's reply is not received into `into`."""
+    for protocol in (2, 3):  # generation 1 has no sequence numbers to tell the replies apart
+        sim = start_sim(protocol, seed=4)
+        with CCDPC(sim.hostname) as pc:
+            Detector(pc).acquire(0, 2)
+            while pc.pending:
+                pc.receive(0)
+            seq = pc.send(b"READ")
+            lent = bytearray(621 * 576 * 2)
+            frame = pc.read_frame(into=lent)
+            assert frame.pixels is lent and lent == synthetic_frame(621, 576, 4, 1)
+            assert pc.receive(5) == Reply("FRAME 621 576", Status.OK, seq)
+            earlier = pc.receive(5)
+            assert isinstance(earlier, Data) and earlier.seq == seq
+            assert earlier.payload is not lent and earlier.payload == lent
+
+
 def test_send_and_receive_a_frame_raw(start_sim: StartSim, protocol: int) -> None:
     sim = start_sim(protocol)
     with CCDPC(sim.hostname) as pc:
