@@ -41,6 +41,7 @@ def test_driver_benchmark_runs_and_reports_numbers() -> None:
         names += [
             f'command("STATUS") round trip, gen {protocol}',
             f"read_frame 2.86 MB, gen {protocol}",
+            f"read_frame(into=buffer) 2.86 MB, gen {protocol}",
         ]
     names.append("raw recv_into + zlib.crc32 of the same bytes (context), gen 3")
     assert_numbers(driver.run(quick=True), names)
