@@ -13,8 +13,12 @@ How: every simulator runs in a child process (`benchmarks.peers`), as the detect
 machine; baseline and project talk to the same one, in alternating rounds, and each figure is a
 median. Raw baselines are a blocking socket sending precomputed packets and receiving the known
 answer length (`peers.RawPeer`); the Tango baseline is `device.BareDevice`, a command returning a
-preallocated array. Times: lower is better; rates: higher is better. The "16 bare PyTango devices"
-row has no target: it shows how PyTango itself scales on this machine."""
+preallocated array. Times: lower is better; rates: higher is better. `read_frame` is measured
+into a new buffer per frame (the default) and into one lent buffer (`into=`), as the raw side
+receives. The 16-device rows stream two ways: saturated (every client as fast as it can: one
+device alone fills the cores, so 16 get a share each) and paced at a detector's rate (whether one
+server keeps up with 16 detectors). The "16 bare PyTango devices" rows have no target: they show
+how PyTango itself scales on this machine."""
 
 SUITES = {
     "transport": transport.run,
