@@ -68,10 +68,10 @@ def _alternating(
     project: Callable[[], object],
     samples: int,
     prepare: Callable[[], object] | None = None,
-) -> tuple[float, float]:
-    """Median seconds of `bare` and of `project`, each timed `samples` times right after
-    `prepare`, in alternating order (on two shared cores the call that comes first after a quiet
-    spell or after a burst is slower), after one warm-up call of each."""
+) -> tuple[list[float], list[float]]:
+    """Milliseconds of `bare` and of `project`, each timed `samples` times right after `prepare`,
+    in alternating order (on two shared cores the call that comes first after a quiet spell or
+    after a burst is slower), after one warm-up call of each."""
     base, mine = [], []
     for index in range(samples + 1):
         if prepare is not None:
@@ -81,9 +81,9 @@ def _alternating(
         else:
             p, b = _timed(project), _timed(bare)
         if index:
-            base.append(b)
-            mine.append(p)
-    return statistics.median(base), statistics.median(mine)
+            base.append(b * 1e3)
+            mine.append(p * 1e3)
+    return base, mine
 
 
 def _receive_ready(dev: tango.DeviceProxy) -> None:
@@ -104,11 +104,11 @@ def receive(samples: int) -> Result:
         base, project = _alternating(
             bare.Get, lambda: dev.Receive(WAIT_MS), samples, lambda: _receive_ready(dev)
         )
-    return Result(
+    return Result.paired(
         "Tango Receive of 2.86 MB already in the inbox vs bare command, gen 3",
         "ms",
-        base * 1e3,
-        project * 1e3,
+        base,
+        project,
         "<= 1.1x",
         higher_is_better=False,
     )
@@ -125,11 +125,11 @@ def frame_attribute(samples: int) -> Result:
         dev.Acquire(0)
         wait_for(lambda: dev.FrameNumber == 1 and dev.State() == DevState.ON, "the first frame")
         base, project = _alternating(lambda: bare.Image, lambda: dev.Frame, samples)
-    return Result(
+    return Result.paired(
         "Tango Frame attribute (1242x1152 uint16) vs bare image attribute, gen 3",
         "ms",
-        base * 1e3,
-        project * 1e3,
+        base,
+        project,
         "<= 1.1x",
         higher_is_better=False,
     )

@@ -1,7 +1,7 @@
 """The driver against a raw socket, per generation: a small command's round trip and a full frame.
 
 Both sides talk to the same simulator (in a child process, `benchmarks.peers`), one connection at
-a time as the PC allows, in alternating rounds (`interleaved_medians`). The raw side is
+a time as the PC allows, in alternating rounds (`interleaved_samples`). The raw side is
 `benchmarks.peers.RawPeer`: precomputed packets, one ``recv_into`` of the known answer length.
 """
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import ccdpc
 
-from .harness import Result, interleaved_medians
+from .harness import Result, interleaved_samples
 from .peers import RawPeer, simulators
 
 __all__ = ["FRAME_BYTES", "GENERATIONS", "Sizes", "make_frame", "run"]
@@ -68,13 +68,16 @@ def _driver(hostname: str, call: Callable[[ccdpc.Connection], object], n: int, w
 def round_trip(hostname: str, protocol: int, sizes: Sizes) -> Result:
     """``command("STATUS")`` against the same bytes sent and received raw."""
     n, w = sizes.commands, sizes.warmup
-    raw, project = interleaved_medians(
-        lambda: _raw(hostname, protocol, b"STATUS", n, w),
-        lambda: _driver(hostname, lambda pc: pc.command("STATUS"), n, w),
-        rounds=sizes.rounds,
+    raw, project = (
+        [seconds * 1e6 for seconds in figures]
+        for figures in interleaved_samples(
+            lambda: _raw(hostname, protocol, b"STATUS", n, w),
+            lambda: _driver(hostname, lambda pc: pc.command("STATUS"), n, w),
+            rounds=sizes.rounds,
+        )
     )
     name = f'command("STATUS") round trip, gen {protocol}'
-    return Result(name, "µs", raw * 1e6, project * 1e6, "<= 1.2x", higher_is_better=False)
+    return Result.paired(name, "µs", raw, project, "<= 1.2x", higher_is_better=False)
 
 
 def frame_transfer(hostname: str, protocol: int, sizes: Sizes) -> list[Result]:
@@ -94,21 +97,20 @@ def frame_transfer(hostname: str, protocol: int, sizes: Sizes) -> list[Result]:
     ]
     if protocol == 3:
         measures.append(lambda: _raw(hostname, protocol, b"READ", n, w, crc=True))
-    raw, fresh, into, *checked = interleaved_medians(*measures, rounds=sizes.rounds)
     mb = FRAME_BYTES / 1e6
+    raw, fresh, into, *checked = (
+        [mb / seconds for seconds in figures]
+        for figures in interleaved_samples(*measures, rounds=sizes.rounds)
+    )
     results = [
-        Result(f"read_frame 2.86 MB, gen {protocol}", "MB/s", mb / raw, mb / fresh, ">= 0.9x"),
-        Result(
-            f"read_frame(into=buffer) 2.86 MB, gen {protocol}",
-            "MB/s",
-            mb / raw,
-            mb / into,
-            ">= 0.9x",
+        Result.paired(f"read_frame 2.86 MB, gen {protocol}", "MB/s", raw, fresh, ">= 0.9x"),
+        Result.paired(
+            f"read_frame(into=buffer) 2.86 MB, gen {protocol}", "MB/s", raw, into, ">= 0.9x"
         ),
     ]
     for floor in checked:
         name = f"raw recv_into + zlib.crc32 of the same bytes (context), gen {protocol}"
-        results.append(Result(name, "MB/s", mb / raw, mb / floor))
+        results.append(Result.paired(name, "MB/s", raw, floor))
     return results
 
 

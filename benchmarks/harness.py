@@ -1,4 +1,8 @@
-"""Timing, ratios and the results table. Times are medians of repeats; only ratios are judged."""
+"""Timing, ratios and the results table. Times are medians of repeats; only ratios are judged.
+
+A figure taken in rounds, baseline and project in turn, also keeps the spread of the per-round
+ratios (their middle half): on a shared machine one run's ratio can be a few percent off the
+next one's, and a reader should see how much before judging a result near its target."""
 
 from __future__ import annotations
 
@@ -8,11 +12,17 @@ import os
 import platform
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Result", "interleaved_medians", "median_time", "table", "write_results"]
+__all__ = [
+    "Result",
+    "interleaved_samples",
+    "median_time",
+    "table",
+    "write_results",
+]
 
 _COMPARE: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge,
@@ -34,6 +44,36 @@ class Result:
     project: float
     target: str = ""
     higher_is_better: bool = True
+    #: The first and third quartiles of the per-round ratios, if taken in rounds.
+    spread: tuple[float, float] | None = None
+
+    @classmethod
+    def paired(
+        cls,
+        name: str,
+        unit: str,
+        baseline: Sequence[float],
+        project: Sequence[float],
+        target: str = "",
+        *,
+        higher_is_better: bool = True,
+    ) -> Result:
+        """From figures taken in rounds, baseline and project in each (in `unit`): their medians,
+        and the spread of the ratios round by round."""
+        ratios = [p / b for b, p in zip(baseline, project, strict=True)]
+        spread = None
+        if len(ratios) >= 2:
+            low, _, high = statistics.quantiles(ratios, n=4, method="inclusive")
+            spread = (low, high)
+        return cls(
+            name,
+            unit,
+            statistics.median(baseline),
+            statistics.median(project),
+            target,
+            higher_is_better,
+            spread,
+        )
 
     @property
     def ratio(self) -> float | None:
@@ -72,8 +112,8 @@ def median_time(run: Callable[[], object], repeats: int = 7, number: int = 1) ->
     return statistics.median(times)
 
 
-def interleaved_medians(*measures: Callable[[], float], rounds: int = 7) -> list[float]:
-    """The median of each measurement, all taken in turn, `rounds` times over.
+def interleaved_samples(*measures: Callable[[], float], rounds: int = 7) -> list[list[float]]:
+    """The figures of each measurement, all taken in turn, `rounds` times over.
 
     Each callable measures once and returns its figure (seconds per operation, say). Taking them
     in turn spreads the machine's slow spells over all of them, which one block after the other
@@ -83,7 +123,7 @@ def interleaved_medians(*measures: Callable[[], float], rounds: int = 7) -> list
     for _ in range(rounds):
         for measure, figures in zip(measures, samples, strict=True):
             figures.append(measure())
-    return [statistics.median(figures) for figures in samples]
+    return samples
 
 
 def table(results: list[Result]) -> str:
@@ -97,6 +137,8 @@ def table(results: list[Result]) -> str:
             ratio = f"{r.growth:+.4g}"
         else:
             ratio = f"{r.ratio:.3f}" if r.ratio is not None else "-"
+            if r.spread is not None:
+                ratio += f" ({r.spread[0]:.2f}-{r.spread[1]:.2f})"
         met = {True: "yes", False: "**no**", None: "-"}[r.met]
         target = r.target or "-"
         lines.append(

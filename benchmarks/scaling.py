@@ -105,10 +105,21 @@ def _stream(
     )
 
 
-def _median(figures: list[Figures]) -> Figures:
-    return Figures(
-        statistics.median(f.rate for f in figures), statistics.median(f.latency for f in figures)
-    )
+@dataclass(frozen=True)
+class Rounds:
+    """The figures of the rounds of one device alone and of all of them together."""
+
+    alone: list[Figures]
+    together: list[Figures]
+
+    def rates(self, together_times: int = 1) -> tuple[list[float], list[float]]:
+        """Fetches/s per device, round by round; together ones multiplied by `together_times`
+        (the number of devices: the rate in all)."""
+        return [f.rate for f in self.alone], [f.rate * together_times for f in self.together]
+
+    def latencies(self) -> tuple[list[float], list[float]]:
+        """The 90th percentile of one fetch's time in ms, round by round."""
+        return [f.latency * 1e3 for f in self.alone], [f.latency * 1e3 for f in self.together]
 
 
 def _compare(
@@ -117,8 +128,8 @@ def _compare(
     seconds: float,
     rounds: int,
     pace: float | None = None,
-) -> tuple[Figures, Figures]:
-    """The first device alone and all of them together, in alternating rounds: the medians."""
+) -> Rounds:
+    """The first device alone and all of them together, in alternating rounds."""
     for proxy in proxies:
         proxy.set_timeout_millis(CLIENT_TIMEOUT_MS)
         fetch(proxy)
@@ -126,7 +137,7 @@ def _compare(
     for _ in range(rounds):
         alone.append(_stream(proxies[:1], fetch, seconds, pace))
         together.append(_stream(proxies, fetch, seconds, pace))
-    return _median(alone), _median(together)
+    return Rounds(alone, together)
 
 
 def _names(count: int) -> list[str]:
@@ -141,37 +152,33 @@ def ccdpc_devices(count: int, seconds: float, paced_seconds: float, rounds: int)
         with device_servers(CCDPC, devices) as proxies:
             for proxy in proxies:
                 prepare_frame(proxy, binning=2)
-            alone, together = _compare(proxies, read_frame, seconds, rounds)
-            paced_alone, paced_together = _compare(proxies, read_frame, paced_seconds, rounds, PACE)
-    paced = f"{count} CCDPC devices in one server, each paced at {PACE:g} binned frames/s"
+            saturated = _compare(proxies, read_frame, seconds, rounds)
+            paced = _compare(proxies, read_frame, paced_seconds, rounds, PACE)
+    each_paced = f"{count} CCDPC devices in one server, each paced at {PACE:g} binned frames/s"
     return [
-        Result(
+        Result.paired(
             f"{count} CCDPC devices in one server, binned frames/s per device vs 1 device, gen 3",
             "frames/s",
-            alone.rate,
-            together.rate,
+            *saturated.rates(),
             ">= 0.8x",
         ),
         # Once one device fills the cores, per device can only fall as 1/count; what the
         # server must not do is lose throughput in all: this row shows whether it does.
-        Result(
+        Result.paired(
             f"{count} CCDPC devices in one server, binned frames/s in all vs 1 device (context)",
             "frames/s",
-            alone.rate,
-            together.rate * count,
+            *saturated.rates(count),
         ),
-        Result(
-            f"{paced}: frames/s per device vs 1 device, gen 3",
+        Result.paired(
+            f"{each_paced}: frames/s per device vs 1 device, gen 3",
             "frames/s",
-            paced_alone.rate,
-            paced_together.rate,
+            *paced.rates(),
             ">= 0.8x",
         ),
-        Result(
-            f"{paced}: 90th percentile ms per fetch vs 1 device (context)",
+        Result.paired(
+            f"{each_paced}: 90th percentile ms per fetch vs 1 device (context)",
             "ms",
-            paced_alone.latency * 1e3,
-            paced_together.latency * 1e3,
+            *paced.latencies(),
             higher_is_better=False,
         ),
     ]
@@ -180,20 +187,18 @@ def ccdpc_devices(count: int, seconds: float, paced_seconds: float, rounds: int)
 def bare_devices(count: int, seconds: float, rounds: int) -> list[Result]:
     devices = {name: {"Size": BINNED_BYTES} for name in _names(count)}
     with device_servers(BareDevice, devices) as proxies:
-        alone, together = _compare(proxies, lambda proxy: proxy.Get(), seconds, rounds)
+        saturated = _compare(proxies, lambda proxy: proxy.Get(), seconds, rounds)
     return [
-        Result(
+        Result.paired(
             f"{count} bare PyTango devices in one server, 0.72 MB calls/s per device vs 1 "
             "(context)",
             "calls/s",
-            alone.rate,
-            together.rate,
+            *saturated.rates(),
         ),
-        Result(
+        Result.paired(
             f"{count} bare PyTango devices in one server, 0.72 MB calls/s in all vs 1 (context)",
             "calls/s",
-            alone.rate,
-            together.rate * count,
+            *saturated.rates(count),
         ),
     ]
 

@@ -8,7 +8,7 @@ import threading
 
 from ccdpc import recvfixed
 
-from .harness import Result, interleaved_medians, median_time
+from .harness import Result, interleaved_samples, median_time
 
 FRAME = 1242 * 1152 * 2
 
@@ -67,7 +67,7 @@ def run(quick: bool = False) -> list[Result]:
     try:
         sock = blaster.client
         sock.settimeout(None)
-        raw, project, old = interleaved_medians(
+        samples = interleaved_samples(
             lambda: median_time(lambda: raw_recv_into(blaster.ask(), buffer), 1, number),
             lambda: median_time(lambda: recvfixed(blaster.ask(), size, 30), 1, number),
             lambda: median_time(lambda: select_and_concatenate(blaster.ask(), size), 1, number),
@@ -76,7 +76,8 @@ def run(quick: bool = False) -> list[Result]:
     finally:
         blaster.close()
     mb = size / 1e6
+    raw, project, old = ([mb / seconds for seconds in figures] for figures in samples)
     return [
-        Result("recvfixed 2.86 MB, loopback", "MB/s", mb / raw, mb / project, ">= 0.95x"),
-        Result("select + concatenation (2009), loopback", "MB/s", mb / raw, mb / old),
+        Result.paired("recvfixed 2.86 MB, loopback", "MB/s", raw, project, ">= 0.95x"),
+        Result.paired("select + concatenation (2009), loopback", "MB/s", raw, old),
     ]

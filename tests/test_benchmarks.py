@@ -10,7 +10,7 @@ import pytest
 
 from benchmarks import device, driver, memory, scaling, transport
 from benchmarks.__main__ import SUITES
-from benchmarks.harness import Result, interleaved_medians, table
+from benchmarks.harness import Result, interleaved_samples, table
 
 
 def assert_numbers(results: list[Result], names: list[str]) -> None:
@@ -109,7 +109,7 @@ def test_memory_growth_is_judged_on_the_difference() -> None:
     assert "+4" in table([Result("t", "MB", 80.0, 84.0, "growth < 10")])
 
 
-def test_interleaved_medians_take_turns() -> None:
+def test_interleaved_samples_take_turns() -> None:
     calls: list[str] = []
 
     def measure(name: str, values: list[float]) -> Callable[[], float]:
@@ -119,8 +119,22 @@ def test_interleaved_medians_take_turns() -> None:
 
         return run
 
-    medians = interleaved_medians(
+    samples = interleaved_samples(
         measure("a", [3.0, 1.0, 2.0]), measure("b", [10.0, 30.0, 20.0]), rounds=3
     )
     assert calls == ["a", "b"] * 3
-    assert medians == [2.0, 20.0]
+    assert samples == [[3.0, 1.0, 2.0], [10.0, 30.0, 20.0]]
+
+
+def test_paired_figures_keep_the_spread_of_the_ratios_round_by_round() -> None:
+    result = Result.paired(
+        "t", "µs", [100.0, 100.0, 50.0, 100.0, 100.0], [110.0, 120.0, 70.0, 130.0, 150.0], "<= 1.2x"
+    )
+    assert (result.baseline, result.project) == (100.0, 120.0)  # the medians
+    assert result.ratio == 1.2 and result.met is True
+    # Ratios by round 1.1, 1.2, 1.4, 1.3, 1.5: the middle half is 1.2-1.4.
+    assert result.spread == pytest.approx((1.2, 1.4))
+    assert "| 1.200 (1.20-1.40) |" in table([result])
+    assert Result.paired("t", "µs", [1.0], [2.0]).spread is None  # one round: no spread
+    with pytest.raises(ValueError):
+        Result.paired("t", "µs", [1.0, 2.0], [1.0])  # rounds are paired
