@@ -13,9 +13,10 @@ How: every simulator runs in a child process (`benchmarks.peers`), as the detect
 machine; baseline and project talk to the same one, in alternating rounds, and each figure is a
 median. Raw baselines are a blocking socket sending precomputed packets and receiving the known
 answer length (`peers.RawPeer`); the Tango baseline is `device.BareDevice`, a command returning a
-preallocated array. Times: lower is better; rates: higher is better. In brackets after a ratio:
-the middle half (first to third quartile) of the ratios round by round, for how much a figure
-moves between rounds on this machine. `read_frame` is measured
+preallocated array. Times: lower is better; rates: higher is better. Where baseline and project
+take turns in rounds, the ratio is the median of the rounds' ratios (a slow spell of the machine
+cancels within a round), and in brackets is their middle half (first to third quartile): how much
+a ratio moves between rounds here. `read_frame` is measured
 into a new buffer per frame (the default) and into one lent buffer (`into=`), as the raw side
 receives. The 16-device rows stream two ways: saturated (every client as fast as it can: one
 device alone fills the cores, so 16 get a share each) and paced at a detector's rate (whether one

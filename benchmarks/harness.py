@@ -36,7 +36,11 @@ _COMPARE: dict[str, Callable[[float, float], bool]] = {
 class Result:
     """One benchmark: baseline and project in the same unit; `ratio` is project/baseline in the
     direction of `target`: ``">= 0.95x"`` for a throughput, ``"<= 1.2x"`` for a time (a ratio);
-    ``">= 100"`` judges the project's value alone, ``"growth < 10"`` project minus baseline."""
+    ``">= 100"`` judges the project's value alone, ``"growth < 10"`` project minus baseline.
+
+    Figures taken in rounds (`paired`) keep the ratio of each round: `ratio` is then their
+    median (both sides of a round share the machine's mood of the moment, so a slow spell
+    cancels), and `spread` their first and third quartiles."""
 
     name: str
     unit: str
@@ -44,8 +48,7 @@ class Result:
     project: float
     target: str = ""
     higher_is_better: bool = True
-    #: The first and third quartiles of the per-round ratios, if taken in rounds.
-    spread: tuple[float, float] | None = None
+    round_ratios: tuple[float, ...] = ()
 
     @classmethod
     def paired(
@@ -59,12 +62,8 @@ class Result:
         higher_is_better: bool = True,
     ) -> Result:
         """From figures taken in rounds, baseline and project in each (in `unit`): their medians,
-        and the spread of the ratios round by round."""
-        ratios = [p / b for b, p in zip(baseline, project, strict=True)]
-        spread = None
-        if len(ratios) >= 2:
-            low, _, high = statistics.quantiles(ratios, n=4, method="inclusive")
-            spread = (low, high)
+        and the ratio of each round."""
+        ratios = tuple(p / b for b, p in zip(baseline, project, strict=True))
         return cls(
             name,
             unit,
@@ -72,14 +71,24 @@ class Result:
             statistics.median(project),
             target,
             higher_is_better,
-            spread,
+            ratios,
         )
 
     @property
     def ratio(self) -> float | None:
+        if self.round_ratios:
+            return statistics.median(self.round_ratios)
         if not self.baseline:
             return None
         return self.project / self.baseline
+
+    @property
+    def spread(self) -> tuple[float, float] | None:
+        """The first and third quartiles of the rounds' ratios (None for fewer than 2)."""
+        if len(self.round_ratios) < 2:
+            return None
+        low, _, high = statistics.quantiles(self.round_ratios, n=4, method="inclusive")
+        return low, high
 
     @property
     def growth(self) -> float | None:
