@@ -30,7 +30,7 @@ class Sizes:
     warmup: int = 3  # untimed exchanges after each connect
 
 
-FULL = Sizes(rounds=11, commands=500, frames=20)
+FULL = Sizes(rounds=21, commands=500, frames=20)
 QUICK = Sizes(rounds=3, commands=20, frames=2, warmup=1)
 
 

@@ -61,7 +61,7 @@ def select_and_concatenate(sock: socket.socket, length: int) -> bytes:
 
 def run(quick: bool = False) -> list[Result]:
     size = 65536 if quick else FRAME
-    rounds, number = (3, 2) if quick else (9, 10)
+    rounds, number = (3, 2) if quick else (25, 10)
     blaster = Blaster(size)
     buffer = bytearray(size)
     try:
