@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from . import device, driver, memory, scaling, transport
+from . import device, driver, memory, prefilled, scaling, transport
 from .harness import table, write_results
 
 NOTE = """\
@@ -26,6 +26,7 @@ how PyTango itself scales on this machine."""
 SUITES = {
     "transport": transport.run,
     "driver": driver.run,
+    "prefilled": prefilled.run,
     "device": device.run,
     "memory": memory.run,
     "scaling": scaling.run,

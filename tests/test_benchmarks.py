@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
-from benchmarks import device, driver, memory, scaling, transport
+from benchmarks import device, driver, memory, prefilled, scaling, transport
 from benchmarks.__main__ import SUITES
 from benchmarks.harness import Result, interleaved_samples, table
 
@@ -25,7 +25,7 @@ def assert_numbers(results: list[Result], names: list[str]) -> None:
 
 
 def test_every_suite_is_registered() -> None:
-    assert set(SUITES) == {"transport", "driver", "device", "memory", "scaling"}
+    assert set(SUITES) == {"transport", "driver", "prefilled", "device", "memory", "scaling"}
 
 
 def test_transport_benchmark_runs_and_reports_numbers() -> None:
@@ -45,6 +45,16 @@ def test_driver_benchmark_runs_and_reports_numbers() -> None:
         ]
     names.append("raw recv_into + zlib.crc32 of the same bytes (context), gen 3")
     assert_numbers(driver.run(quick=True), names)
+
+
+def test_prefilled_benchmark_runs_and_reports_numbers() -> None:
+    assert_numbers(
+        prefilled.run(quick=True),
+        [
+            f'client CPU per command("STATUS"), answers already waiting (context), gen {p}'
+            for p in (1, 2, 3)
+        ],
+    )
 
 
 def test_memory_benchmark_runs_and_reports_numbers() -> None:
