@@ -25,6 +25,7 @@ from .state import LinkState, Snapshot, add_counters
 __all__ = [
     "BACKOFF",
     "BUSY_AFTER",
+    "COUNTDOWN_STEP",
     "LOGGER",
     "TEMPERATURE_AGE",
     "TEMPERATURE_SHOWN",
@@ -48,6 +49,8 @@ BACKOFF = (0.25, 2.0, 0.5)
 TEMPERATURE_AGE = 1.0
 #: Seconds a temperature is shown (pushed in events) after it was read; older is INVALID.
 TEMPERATURE_SHOWN = 3.0
+#: Status counts down to the next resume attempt in steps of this many seconds.
+COUNTDOWN_STEP = 0.1
 
 
 class LinkBooks:
@@ -111,7 +114,26 @@ class LinkBooks:
                 temperature=self._fresh_temperature(TEMPERATURE_SHOWN)
                 if conn is not None
                 else None,
+                changes_at=self._changes_at(time.monotonic()),
             )
+
+    def _changes_at(self, now: float) -> float | None:
+        """Under the lock: when `snapshot` changes by the clock alone, if it will (see `_state`,
+        `_describe` and the temperature shown)."""
+        times = []
+        if self._conn is not None and not self._resuming:
+            since, tickets = self._mail.receiving_since, self._mail.tickets
+            if since is not None and now - since < BUSY_AFTER:
+                times.append(since + BUSY_AFTER)
+            if tickets and now - tickets[0].sent <= BUSY_AFTER:
+                times.append(tickets[0].sent + BUSY_AFTER)
+        cached = self._temperature
+        if self._conn is not None and cached is not None and now - cached[1] < TEMPERATURE_SHOWN:
+            times.append(cached[1] + TEMPERATURE_SHOWN)
+        retry = self._retry_at
+        if self._resuming and retry is not None and retry > now:
+            times.append(min(retry, now + COUNTDOWN_STEP))
+        return min(times, default=None)
 
     def _fresh_temperature(self, age: float) -> float | None:
         """Under the lock: the last temperature, if read less than `age` seconds ago."""

@@ -25,8 +25,12 @@ __all__ = ["COUNTERS", "COUNTER_PERIOD", "EVENTS", "Publisher", "tango_state"]
 
 #: Counter events are pushed at most this often (seconds): 5 Hz.
 COUNTER_PERIOD = 0.2
-#: The publisher looks at the link at least this often (seconds), and at once when woken.
-PERIOD = 0.1
+#: The publisher looks at the link when woken, when the link's snapshot says it changes by the
+#: clock (`Snapshot.changes_at`), when counters held back are due, and at least this often
+#: (seconds): for what nobody wakes it for (a new subscriber to Temperature, log notices).
+IDLE = 1.0
+# The least wait: a time just reached may not count as passed yet (the link compares with `>`).
+_LEAST = 0.001
 #: Attributes whose change events are pushed from code: at once, and rate-limited.
 EVENTS = (
     "State",
@@ -104,13 +108,15 @@ class Publisher:
             self._thread.join(timeout)
 
     def _run(self) -> None:
+        wait = 0.0
         with tango.EnsureOmniThread():  # a thread that calls into Tango must be known to omniORB
             while not self._stop.is_set():
-                self._wake.wait(PERIOD)
+                self._wake.wait(wait)
                 self._wake.clear()
+                wait = IDLE
                 try:
                     self._log_notices()
-                    self._publish()
+                    wait = self._publish()
                 except tango.DevFailed as exc:
                     self._device.error_stream(f"Cannot push events: {exc.args[0].desc}")
 
@@ -125,7 +131,8 @@ class Publisher:
             else:
                 device.info_stream(text)
 
-    def _publish(self) -> None:
+    def _publish(self) -> float:
+        """Push what changed; return the seconds until the next look, unless woken before."""
         if self._device.is_there_subscriber("Temperature", tango.EventType.CHANGE_EVENT):
             self._link.watch_temperature()  # only then does the temperature cost traffic
         snap = self._link.snapshot()
@@ -148,18 +155,21 @@ class Publisher:
             "ServerVersion": snap.server_version if connected else None,
             "Temperature": snap.temperature,
         }
-        now = time.monotonic()
+        c, now = snap.counters, time.monotonic()
+        counters: dict[str, object] = {
+            "BytesSent": c.bytes_sent,
+            "BytesReceived": c.bytes_received,
+            "PacketsSent": c.packets_sent,
+            "PacketsReceived": c.packets_received,
+            "Reconnects": c.reconnects,
+            "Progress": snap.detector.progress,
+        }
+        look_at = now + IDLE if snap.changes_at is None else min(snap.changes_at, now + IDLE)
         if now >= self._counters_due:
             self._counters_due = now + COUNTER_PERIOD
-            c = snap.counters
-            values.update(
-                BytesSent=c.bytes_sent,
-                BytesReceived=c.bytes_received,
-                PacketsSent=c.packets_sent,
-                PacketsReceived=c.packets_received,
-                Reconnects=c.reconnects,
-                Progress=snap.detector.progress,
-            )
+            values.update(counters)
+        elif any(self._published.get(name) != value for name, value in counters.items()):
+            look_at = min(look_at, self._counters_due)  # held back: pushed when due
         for name, value in values.items():
             if name in self._published and self._published[name] == value:
                 continue
@@ -169,3 +179,4 @@ class Publisher:
                 self._device.push_change_event(name, blank, time.time(), AttrQuality.ATTR_INVALID)
             else:
                 self._device.push_change_event(name, value)
+        return max(look_at - time.monotonic(), _LEAST)

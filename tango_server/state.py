@@ -73,7 +73,9 @@ class Snapshot:
     `text` says what the link does, in words; `alarm` is the PC's last complaint ("" if none);
     `protocol_version` is 0 while disconnected; `session_id` is the generation 3 session (0 for
     generations 1 and 2, and while disconnected); `temperature` the CCD's, in degC, if read in
-    the last seconds (else None).
+    the last seconds (else None). `changes_at` is the ``time.monotonic()`` at which the picture
+    changes by the clock alone (BUSY after a while, a countdown in `text`, a temperature growing
+    old), None if only something happening can change it: when to look again.
     """
 
     state: LinkState
@@ -89,6 +91,7 @@ class Snapshot:
     session_id: int = 0
     detector: DetectorView = field(default_factory=DetectorView)
     temperature: float | None = None
+    changes_at: float | None = None
 
 
 def add_counters(a: ccdpc.Counters, b: ccdpc.Counters) -> ccdpc.Counters:

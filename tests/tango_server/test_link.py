@@ -14,6 +14,7 @@ import ccdpc
 from ccdpc.sim import Simulator, synthetic_frame
 from tango_server import worker
 from tango_server.acquisition import Kind
+from tango_server.books import BUSY_AFTER, COUNTDOWN_STEP, TEMPERATURE_SHOWN
 from tango_server.link import Link
 from tango_server.settings import Settings
 from tango_server.state import LinkBusy, LinkState, NotConnected, WaitTimeout
@@ -178,6 +179,35 @@ def test_hung_peer_is_a_fault(start_sim: StartSim, make_link: Callable[..., Link
     assert state(link) is LinkState.FAULT
 
 
+def test_snapshot_says_when_the_clock_alone_changes_it(
+    start_sim: StartSim, make_link: Callable[..., Link]
+) -> None:
+    """`changes_at`: the publisher sleeps until then, so at that time the picture must change."""
+    link = make_link(start_sim(2, faults=["stall-first"]), first_packet_timeout=5.0)
+    link.connect(2)
+    assert link.snapshot().changes_at is None  # idle: only an event changes it
+    link.send(b"IDENT", 1)  # never answered
+    snap = link.snapshot()
+    if snap.state is LinkState.CONNECTED:  # else the machine took BUSY_AFTER to get here
+        assert snap.changes_at is not None
+        assert snap.changes_at <= time.monotonic() + BUSY_AFTER
+        wait_until(lambda: time.monotonic() > snap.changes_at, 1)
+    snap = link.snapshot()
+    assert (snap.state, snap.changes_at) == (LinkState.BUSY, None)
+
+
+def test_snapshot_changes_when_the_temperature_grows_old(
+    start_sim: StartSim, make_link: Callable[..., Link]
+) -> None:
+    link = make_link(start_sim(2))
+    link.connect(2)
+    before = time.monotonic()
+    link.temperature(2)
+    snap = link.snapshot()
+    assert snap.temperature is not None and snap.changes_at is not None
+    assert before + TEMPERATURE_SHOWN <= snap.changes_at <= time.monotonic() + TEMPERATURE_SHOWN
+
+
 def test_stalled_transfer(
     start_sim: StartSim, make_link: Callable[..., Link], protocol: int
 ) -> None:
@@ -255,6 +285,10 @@ def test_gen3_lost_link_keeps_its_session(
     wait_until(lambda: state(link) is LinkState.FAULT, 5, "FAULT while the link is down")
     snap = link.snapshot()
     assert f"session {session} kept. Resuming it: attempt " in snap.text
+    # Status counts down to the next attempt: the snapshot changes with the clock.
+    wait_until(lambda: link.snapshot().changes_at is not None, 3, "a countdown in Status")
+    changes_at = link.snapshot().changes_at
+    assert changes_at is not None and changes_at <= time.monotonic() + COUNTDOWN_STEP
     with pytest.raises(NotConnected, match="Resuming"):
         link.command(b"TEMP", 1)
     sim.set_faults([])
