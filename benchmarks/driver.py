@@ -7,13 +7,12 @@ a time as the PC allows, in alternating rounds (`interleaved_samples`). The raw 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import ccdpc
 
-from .harness import Result, interleaved_samples
+from .harness import Result, interleaved_samples, per_call
 from .peers import RawPeer, simulators
 
 __all__ = ["FRAME_BYTES", "GENERATIONS", "Sizes", "make_frame", "run"]
@@ -40,29 +39,20 @@ def make_frame(hostname: str, binning: int = 1) -> None:
         ccdpc.Detector(pc).acquire(0.0, binning, timeout=10.0)
 
 
-def _per_call(run: Callable[[], object], number: int, warmup: int) -> float:
-    for _ in range(warmup):
-        run()
-    start = time.perf_counter()
-    for _ in range(number):
-        run()
-    return (time.perf_counter() - start) / number
-
-
 def _raw(
     hostname: str, protocol: int, command: bytes, number: int, warmup: int, *, crc: bool = False
 ) -> float:
     peer = RawPeer(hostname, protocol)
     try:
         peer.prepare(command, number + warmup)
-        return _per_call(peer.exchange_checked if crc else peer.exchange, number, warmup)
+        return per_call(peer.exchange_checked if crc else peer.exchange, number, warmup)
     finally:
         peer.close()
 
 
 def _driver(hostname: str, call: Callable[[ccdpc.Connection], object], n: int, w: int) -> float:
     with ccdpc.CCDPC(hostname) as pc:
-        return _per_call(lambda: call(pc), n, w)
+        return per_call(lambda: call(pc), n, w)
 
 
 def round_trip(hostname: str, protocol: int, sizes: Sizes) -> Result:

@@ -19,7 +19,7 @@ from pathlib import Path
 __all__ = [
     "Result",
     "interleaved_samples",
-    "median_time",
+    "per_call",
     "table",
     "write_results",
 ]
@@ -110,15 +110,20 @@ class Result:
         return _COMPARE[op](measured, float(value.rstrip("x")))
 
 
-def median_time(run: Callable[[], object], repeats: int = 7, number: int = 1) -> float:
-    """Median over `repeats` of the time of `number` calls of `run`, per call, in seconds."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(number):
-            run()
-        times.append((time.perf_counter() - start) / number)
-    return statistics.median(times)
+def per_call(
+    run: Callable[[], object],
+    number: int,
+    warmup: int = 0,
+    clock: Callable[[], float] = time.perf_counter,
+) -> float:
+    """Seconds per call of `run` over `number` calls, after `warmup` untimed ones, by `clock`
+    (``time.process_time`` for CPU time)."""
+    for _ in range(warmup):
+        run()
+    start = clock()
+    for _ in range(number):
+        run()
+    return (clock() - start) / number
 
 
 def interleaved_samples(*measures: Callable[[], float], rounds: int = 7) -> list[list[float]]:

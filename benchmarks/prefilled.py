@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Callable
 
 import ccdpc
 from ccdpc import gen1, gen2, gen3
 
-from .harness import Result, interleaved_samples
+from .harness import Result, interleaved_samples, per_call
 
 __all__ = ["run"]
 
@@ -79,15 +78,6 @@ def _pair(answers: bytes) -> tuple[socket.socket, socket.socket]:
     return client, pc
 
 
-def _cpu_per_call(call: Callable[[], object], number: int) -> float:
-    for _ in range(_WARMUP):
-        call()
-    start = time.process_time()
-    for _ in range(number):
-        call()
-    return (time.process_time() - start) / number
-
-
 def _raw(protocol: int, number: int) -> float:
     answers, size = _answers(protocol, number + _WARMUP)
     client, pc = _pair(answers)
@@ -103,7 +93,7 @@ def _raw(protocol: int, number: int) -> float:
             while got < size:
                 got += client.recv_into(view[got:])
 
-        return _cpu_per_call(exchange, number)
+        return per_call(exchange, number, _WARMUP, time.process_time)
     finally:
         client.close()
         pc.close()
@@ -113,7 +103,7 @@ def _driver(protocol: int, number: int) -> float:
     client, pc = _pair(_answers(protocol, number + _WARMUP)[0])
     try:
         connection = _CLASSES[protocol](client, "prefilled", 0, (protocol, 0))
-        return _cpu_per_call(lambda: connection.command("STATUS"), number)
+        return per_call(lambda: connection.command("STATUS"), number, _WARMUP, time.process_time)
     finally:
         client.close()
         pc.close()

@@ -8,7 +8,7 @@ import threading
 
 from ccdpc import recvfixed
 
-from .harness import Result, interleaved_samples, median_time
+from .harness import Result, interleaved_samples, per_call
 
 FRAME = 1242 * 1152 * 2
 
@@ -68,9 +68,9 @@ def run(quick: bool = False) -> list[Result]:
         sock = blaster.client
         sock.settimeout(None)
         samples = interleaved_samples(
-            lambda: median_time(lambda: raw_recv_into(blaster.ask(), buffer), 1, number),
-            lambda: median_time(lambda: recvfixed(blaster.ask(), size, 30), 1, number),
-            lambda: median_time(lambda: select_and_concatenate(blaster.ask(), size), 1, number),
+            lambda: per_call(lambda: raw_recv_into(blaster.ask(), buffer), number),
+            lambda: per_call(lambda: recvfixed(blaster.ask(), size, 30), number),
+            lambda: per_call(lambda: select_and_concatenate(blaster.ask(), size), number),
             rounds=rounds,
         )
     finally:
