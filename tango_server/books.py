@@ -121,12 +121,9 @@ class LinkBooks:
         """Under the lock: when `snapshot` changes by the clock alone, if it will (see `_state`,
         `_describe` and the temperature shown)."""
         times = []
-        if self._conn is not None and not self._resuming:
-            since, tickets = self._mail.receiving_since, self._mail.tickets
-            if since is not None and now - since < BUSY_AFTER:
-                times.append(since + BUSY_AFTER)
-            if tickets and now - tickets[0].sent <= BUSY_AFTER:
-                times.append(tickets[0].sent + BUSY_AFTER)
+        since = self._mail.waiting_since if self._conn is not None and not self._resuming else None
+        if since is not None and now - since < BUSY_AFTER:  # not BUSY in `_state` yet
+            times.append(since + BUSY_AFTER)
         cached = self._temperature
         if self._conn is not None and cached is not None and now - cached[1] < TEMPERATURE_SHOWN:
             times.append(cached[1] + TEMPERATURE_SHOWN)
@@ -149,10 +146,8 @@ class LinkBooks:
             return LinkState.FAULT if self._fault else LinkState.DISCONNECTED
         if self._resuming:
             return LinkState.FAULT
-        now, since = time.monotonic(), self._mail.receiving_since
-        if since is not None and now - since >= BUSY_AFTER:
-            return LinkState.BUSY
-        if self._mail.overdue(now, BUSY_AFTER) is not None:
+        since = self._mail.waiting_since
+        if since is not None and time.monotonic() - since >= BUSY_AFTER:
             return LinkState.BUSY
         return LinkState.CONNECTED
 

@@ -140,6 +140,16 @@ class Mailbox:
         self._bytes -= _size(message)
         return message
 
+    @property
+    def waiting_since(self) -> float | None:
+        """Since when the link waits on the PC: the sending of the oldest unanswered command, or
+        the start of a data message under way, whichever is earlier; None when it waits for
+        nothing."""
+        times = [self.tickets[0].sent] if self.tickets else []
+        if self.receiving_since is not None:
+            times.append(self.receiving_since)
+        return min(times, default=None)
+
     def overdue(self, now: float, limit: float) -> Ticket | None:
         """The oldest unanswered command if it was sent more than `limit` seconds ago."""
         oldest = self.tickets[0] if self.tickets else None

@@ -29,7 +29,7 @@ COUNTER_PERIOD = 0.2
 #: clock (`Snapshot.changes_at`), when counters held back are due, and at least this often
 #: (seconds): for what nobody wakes it for (a new subscriber to Temperature, log notices).
 IDLE = 1.0
-# The least wait: a time just reached may not count as passed yet (the link compares with `>`).
+# The least wait, so that a time already reached cannot make the thread spin.
 _LEAST = 0.001
 #: Attributes whose change events are pushed from code: at once, and rate-limited.
 EVENTS = (

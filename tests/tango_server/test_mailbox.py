@@ -153,3 +153,18 @@ def test_payload_of() -> None:
     with pytest.raises(ccdpc.CommandError) as exc:
         payload_of(Reply("no frame", Status.ERROR))
     assert not exc.value.busy
+
+
+def test_waiting_since_the_oldest_command_or_the_data_under_way() -> None:
+    box = Mailbox()
+    assert box.waiting_since is None
+    read = Ticket("READ", waited_for=True, wants_data=True)
+    box.sent(read, 1, now=10.0)
+    box.sent(Ticket("TEMP", waited_for=True), 2, now=11.0)
+    assert box.waiting_since == 10.0
+    box.route(Reply("FRAME 2 1", seq=1), now=12.0)  # its data now comes; TEMP waits since 11
+    assert box.waiting_since == 11.0
+    box.route(Reply("-60.0", seq=2), now=12.5)
+    assert box.waiting_since == 12.0  # only the data under way
+    box.route(Data(bytearray(4), seq=1), now=13.0)
+    assert box.waiting_since is None
