@@ -29,7 +29,7 @@ from ccdpc import gen1, gen2, gen3, parse_hostname
 from ccdpc.greeting import GREETING_SIZE
 from ccdpc.sim import Simulator
 
-__all__ = ["ROOT", "RawPeer", "simulators"]
+__all__ = ["ROOT", "RawPeer", "encode_command", "simulators"]
 
 TIMEOUT = 10.0
 _READY = "ready"
@@ -62,6 +62,16 @@ def simulators(protocol: int, count: int = 1, seed: int = 0) -> Iterator[list[st
         except subprocess.TimeoutExpired:
             child.kill()
             child.wait()
+
+
+def encode_command(protocol: int, command: bytes, seq: int, ack: int, session: int) -> bytes:
+    """A command as a client of `protocol` sends it: numbered `seq`, acknowledging `ack` and in
+    `session` where the generation has them."""
+    if protocol == 1:
+        return gen1.encode_record(command)
+    if protocol == 2:
+        return gen2.encode_packet(gen2.Type.COMMAND, command, seq=seq)
+    return gen3.encode_frame(gen3.Type.COMMAND, command, session=session, seq=seq, ack=ack)
 
 
 class RawPeer:
@@ -146,11 +156,7 @@ class RawPeer:
     # -- the probe: parses what the timed exchanges will only count ------------------------------
 
     def _encode(self, command: bytes, seq: int, ack: int) -> bytes:
-        if self.protocol == 1:
-            return gen1.encode_record(command)
-        if self.protocol == 2:
-            return gen2.encode_packet(gen2.Type.COMMAND, command, seq=seq)
-        return gen3.encode_frame(gen3.Type.COMMAND, command, session=self.session, seq=seq, ack=ack)
+        return encode_command(self.protocol, command, seq, ack, self.session)
 
     def _probe_answer(self) -> tuple[int, int]:
         """Read one answer, parsing it: its length in bytes and its number of messages."""

@@ -17,6 +17,7 @@ import ccdpc
 from ccdpc import gen1, gen2, gen3
 
 from .harness import Result, interleaved_samples, per_call
+from .peers import encode_command
 
 __all__ = ["run"]
 
@@ -53,15 +54,9 @@ def _answers(protocol: int, count: int) -> tuple[bytes, int]:
 
 
 def _commands(protocol: int, count: int) -> list[bytes]:
-    if protocol == 1:
-        return [gen1.encode_record(b"STATUS")] * count
-    if protocol == 2:
-        return [
-            gen2.encode_packet(gen2.Type.COMMAND, b"STATUS", seq) for seq in range(1, count + 1)
-        ]
+    """STATUS `count` times, numbered from 1, each acknowledging the answer before it."""
     return [
-        gen3.encode_frame(gen3.Type.COMMAND, b"STATUS", session=_SESSION, seq=seq, ack=seq - 1)
-        for seq in range(1, count + 1)
+        encode_command(protocol, b"STATUS", seq, seq - 1, _SESSION) for seq in range(1, count + 1)
     ]
 
 
