@@ -1,6 +1,6 @@
 """Tango device servers for the benchmarks, each in a process of its own, and how to drive them.
 
-Every server runs in a child process started by a forkserver (see `tango_server.testing`) that
+Every server runs in a child process started by a forkserver (see `tango_server.tools.testing`) that
 has numpy, tango and the device classes imported already, so a server is up in a fraction of a
 second.
 """
@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import tango  # type: ignore[import-untyped]
 
-from tango_server import testing
+from tango_server.tools import testing
 
 __all__ = ["Properties", "device_server", "device_servers", "drain", "prepare_frame", "read_frame"]
 

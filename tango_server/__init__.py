@@ -1,7 +1,7 @@
 """Tango device server for the detector control PC: the `CCDPC` device class over `ccdpc`.
 
 Run it as ``CCDPC <instance>`` or ``python -m tango_server <instance>``. The device is imported
-lazily, so `tango_server.link` and `tango_server.settings` work (and are tested) without tango.
+lazily, so `tango_server.link` and `tango_server.saving` work (and are tested) without tango.
 """
 
 from __future__ import annotations

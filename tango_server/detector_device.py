@@ -36,11 +36,11 @@ import ccdpc
 from ccdpc.image import FULL_HEIGHT, FULL_WIDTH
 
 from . import saving
-from .acquisition import Kind
 from .errors import raise_devfailed
 from .link import Link
+from .link.acquisition import Kind
+from .link.state import LinkBusy, LinkState, NoFrame, NotConnected, Snapshot
 from .publisher import Publisher
-from .state import LinkBusy, LinkState, NoFrame, NotConnected, Snapshot
 
 __all__ = ["MAX_EXPOSURE", "WAIT", "DetectorDevice", "command_of", "maybe_invalid"]
 

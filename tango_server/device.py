@@ -26,11 +26,11 @@ from tango.server import attribute, device_property  # type: ignore[import-untyp
 from .detector_device import WAIT, DetectorDevice, maybe_invalid
 from .detector_device import command_of as _command
 from .link import Link
-from .mailbox import payload_of
-from .packettrace import TRACE_LINES
+from .link.mailbox import payload_of
+from .link.packettrace import TRACE_LINES
+from .link.settings import DEFAULT_TIMEOUT, MAX_PACKET_SIZE, settings_from_properties
+from .link.state import LinkState
 from .publisher import COUNTERS, EVENTS, Publisher, tango_state
-from .settings import DEFAULT_TIMEOUT, MAX_PACKET_SIZE, settings_from_properties
-from .state import LinkState
 
 __all__ = ["CCDPC", "RECEIVE_CAP", "WAIT"]
 

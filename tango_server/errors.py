@@ -13,7 +13,7 @@ import tango  # type: ignore[import-untyped]
 
 import ccdpc
 
-from .state import LinkBusy, NoFrame, NotConnected, WaitTimeout
+from .link.state import LinkBusy, NoFrame, NotConnected, WaitTimeout
 
 __all__ = ["REASONS", "raise_devfailed", "reason_for"]
 

@@ -19,7 +19,7 @@ import tango  # type: ignore[import-untyped]
 from tango import AttrQuality, DevState
 
 from .link import Link
-from .state import LinkState, Snapshot
+from .link.state import LinkState, Snapshot
 
 __all__ = ["COUNTERS", "COUNTER_PERIOD", "EVENTS", "Publisher", "tango_state"]
 

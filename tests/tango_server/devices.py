@@ -1,5 +1,5 @@
 """CCDPC devices served by a child process, reached through a real DeviceProxy
-(`tango_server.testing` says why a forkserver starts them)."""
+(`tango_server.tools.testing` says why a forkserver starts them)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 import tango  # type: ignore[import-untyped]
 
-from tango_server import CCDPC, testing
+from tango_server import CCDPC
+from tango_server.tools import testing
 
 # Imported once by the forkserver, so that every device server starts in a fraction of a second.
 multiprocessing.set_forkserver_preload(["numpy", "tango", "tango_server.device"])

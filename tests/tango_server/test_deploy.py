@@ -11,7 +11,12 @@ import pytest
 import tango  # type: ignore[import-untyped]
 
 from ccdpc.sim import Simulator
-from tango_server.embedded import DeviceServer, EmbeddedDatabase, register_dsconfig, wait_until
+from tango_server.tools.embedded import (
+    DeviceServer,
+    EmbeddedDatabase,
+    register_dsconfig,
+    wait_until,
+)
 
 CONFIG = Path(__file__).resolve().parents[2] / "deploy" / "ccdpc-dsconfig.json"
 DEVICE = "bl/kappaccd/pc"

@@ -17,7 +17,7 @@ import tango  # type: ignore[import-untyped]
 from tango import DevState
 
 from ccdpc.sim import Simulator
-from tango_server.state import LinkState
+from tango_server.link.state import LinkState
 
 from .conftest import wait_until
 from .devices import device_server, drain, reason

@@ -8,7 +8,7 @@ from pathlib import Path
 import tango  # type: ignore[import-untyped]
 
 from ccdpc.sim import Simulator
-from tango_server.embedded import DeviceServer, EmbeddedDatabase, register_device, wait_until
+from tango_server.tools.embedded import DeviceServer, EmbeddedDatabase, register_device, wait_until
 
 DEVICE = "test/memorized/1"
 

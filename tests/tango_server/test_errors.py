@@ -7,8 +7,8 @@ import tango  # type: ignore[import-untyped]
 
 import ccdpc
 from tango_server.errors import raise_devfailed, reason_for
-from tango_server.settings import BadProperty
-from tango_server.state import LinkBusy, NoFrame, NotConnected, WaitTimeout
+from tango_server.link.settings import BadProperty
+from tango_server.link.state import LinkBusy, NoFrame, NotConnected, WaitTimeout
 
 
 @pytest.mark.parametrize(

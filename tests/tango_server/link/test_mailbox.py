@@ -6,7 +6,7 @@ import pytest
 
 import ccdpc
 from ccdpc import Data, Event, Reply, Status
-from tango_server.mailbox import UNKNOWN_SEQ, Mailbox, Ticket, payload_of
+from tango_server.link.mailbox import UNKNOWN_SEQ, Mailbox, Ticket, payload_of
 
 
 def sent(box: Mailbox, text: str, waited_for: bool = True, seq: int = 0) -> Ticket:

@@ -163,7 +163,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         how_to_connect(demo.database.tango_host, out)
         if args.gui:
             trl = f"tango://{demo.database.tango_host}/{DEVICE}"
-            panel = subprocess.Popen([sys.executable, "-m", "tango_server.panel", trl])
+            panel = subprocess.Popen([sys.executable, "-m", "tango_server.tools.panel", trl])
             stack.callback(panel.terminate)
         if not args.once:
             print("\nRunning; Ctrl-C stops everything.", file=out)

@@ -1,4 +1,4 @@
-"""`tango_server.testing`: a server whose first ping fails under load is pinged again, past
+"""`tango_server.tools.testing`: a server whose first ping fails under load is pinged again, past
 cppTango's throttle, instead of failing the test that wanted it."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import tango  # type: ignore[import-untyped]
 
-from tango_server import testing
+from tango_server.tools import testing
 
 
 def devfailed(reason: str) -> tango.DevFailed:

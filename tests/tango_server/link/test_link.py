@@ -12,14 +12,13 @@ import pytest
 
 import ccdpc
 from ccdpc.sim import Simulator, synthetic_frame
-from tango_server import worker
-from tango_server.acquisition import Kind
-from tango_server.books import BUSY_AFTER, COUNTDOWN_STEP, TEMPERATURE_SHOWN
-from tango_server.link import Link
-from tango_server.settings import Settings
-from tango_server.state import LinkBusy, LinkState, NotConnected, WaitTimeout
+from tango_server.link import Link, worker
+from tango_server.link.acquisition import Kind
+from tango_server.link.books import BUSY_AFTER, COUNTDOWN_STEP, TEMPERATURE_SHOWN
+from tango_server.link.settings import Settings
+from tango_server.link.state import LinkBusy, LinkState, NotConnected, WaitTimeout
 
-from .conftest import wait_until
+from ..conftest import wait_until
 
 StartSim = Callable[..., Simulator]
 

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import tango  # type: ignore[import-untyped]
 
-from tango_server.demo import DEVICE, running_demo
-from tango_server.embedded import wait_until
+from tango_server.tools.demo import DEVICE, running_demo
+from tango_server.tools.embedded import wait_until
 
-DOC_IMAGE = Path(__file__).resolve().parents[2] / "docs" / "img" / "panel.png"
+DOC_IMAGE = Path(__file__).resolve().parents[3] / "docs" / "img" / "panel.png"
 
 
 def test_panel_shows_the_device(tmp_path: Path) -> None:
@@ -30,7 +30,7 @@ def test_panel_shows_the_device(tmp_path: Path) -> None:
             [
                 sys.executable,
                 "-m",
-                "tango_server.panel",
+                "tango_server.tools.panel",
                 f"tango://{demo.database.tango_host}/{DEVICE}",
                 "--screenshot",
                 str(png),

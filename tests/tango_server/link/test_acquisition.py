@@ -7,7 +7,7 @@ import pytest
 import ccdpc
 from ccdpc import Data, DetectorState, Reply, Status
 from ccdpc.sim import synthetic_frame
-from tango_server.acquisition import STATUS_PERIOD, Acquisition, Kind, Phase
+from tango_server.link.acquisition import STATUS_PERIOD, Acquisition, Kind, Phase
 
 NOW = 100.0
 

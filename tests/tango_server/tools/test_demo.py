@@ -16,7 +16,7 @@ import psutil
 
 from ccdpc.sim import synthetic_frame
 
-DEMO = [sys.executable, "-m", "tango_server.demo"]
+DEMO = [sys.executable, "-m", "tango_server.tools.demo"]
 
 
 def leftovers(folder: Path, tango_host: str) -> list[str]:

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from tango_server.settings import (
+from tango_server.link.settings import (
     DEFAULT_TIMEOUT,
     MAX_PACKET_SIZE,
     BadProperty,

@@ -1,0 +1,7 @@
+"""Frames to disk, under the device's DataFolder and nowhere else. No tango import."""
+
+from __future__ import annotations
+
+from .paths import SUFFIXES, save, target_path
+
+__all__ = ["SUFFIXES", "save", "target_path"]
