@@ -24,6 +24,9 @@ from .options import Format, Plan, SavingError
 
 __all__ = ["FileWriter", "FrameWriter", "Hdf5Writer", "compression", "open_writer"]
 
+#: Bytes claimed beyond a frame's for the metadata HDF5 writes with it (chunk index, sizes).
+_METADATA_ROOM = 256 * 1024
+
 
 class FrameWriter(Protocol):
     """Writes the frames of one series, in order, and closes."""
@@ -100,6 +103,7 @@ class Hdf5Writer:
         except FileExistsError:
             raise SavingError(f"{str(path)!r} exists (policy ABORT)") from None
         self._count = 0
+        self._frame_bytes = 0
         self._data: Any = None
         self._per_frame: dict[str, Any] = {}
 
@@ -139,6 +143,7 @@ class Hdf5Writer:
             raise SavingError(f"HDF5 frame {index} out of order: {self._count} expected")
         if self._data is None:
             self._layout(frame)
+        self._reserve(len(frame.tobytes()) if index == 0 else self._frame_bytes)
         try:
             self._grow(index + 1)
             self._data[index] = frame.pixels
@@ -153,6 +158,24 @@ class Hdf5Writer:
             raise
         self._count = index + 1
         return self.path
+
+    def _reserve(self, frame_bytes: int) -> None:
+        """Claim the disk space of the next frame and its metadata before HDF5 writes any of it.
+
+        A write that fails half-way leaves HDF5's superblock naming space the file never got,
+        and the file would not open; so a full disk (or RLIMIT_FSIZE) must show here, where
+        nothing is written yet, and the file stays as the last flush left it. HDF5 writes the
+        frame into the space claimed, and trims what is left at the next flush.
+        """
+        self._frame_bytes = frame_bytes
+        need = self._file.id.get_filesize() + frame_bytes + _METADATA_ROOM
+        fd = os.open(self.path, os.O_WRONLY)
+        try:
+            os.posix_fallocate(fd, 0, need)
+        except OSError as exc:
+            raise SavingError(f"No room for the next frame in {str(self.path)!r}: {exc}") from exc
+        finally:
+            os.close(fd)
 
     def _grow(self, count: int) -> None:
         self._data.resize(count, axis=0)
