@@ -99,7 +99,8 @@ class Hdf5Writer:
         self.path = path
         self._h5py = h5py
         try:
-            self._file = h5py.File(path, "w" if overwrite else "w-")
+            # No lock: a live viewer in another process may read what each flush left.
+            self._file = h5py.File(path, "w" if overwrite else "w-", locking=False)
         except FileExistsError:
             raise SavingError(f"{str(path)!r} exists (policy ABORT)") from None
         self._count = 0
