@@ -116,6 +116,7 @@ class Outputs:
     def save(self, index: int, frame: Frame) -> Path:
         if self._writer is not None:
             self._writer.write(frame)
+            self._writer.flush()  # complete after each frame: an interrupted run keeps them
             return Path(self.output)
         if "{" in self.output:
             name = self.output.format(index)

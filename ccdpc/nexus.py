@@ -1,11 +1,12 @@
 """Frames to one NeXus HDF5 file: ``entry/instrument/detector/data`` (N, H, W) uint16.
 
 Imported without h5py; `NexusWriter` imports h5py (the ``hdf5`` extra) when it opens a file, and
-compresses with bitshuffle+LZ4 when hdf5plugin is installed. One chunk per frame; every per-frame
-dataset (data, count_time, temperature, timestamp, binning) grows together and the file is flushed
-after each frame, so its frame count is always that of the frames fully written. Before HDF5
-writes a frame, its disk space is claimed: a full disk then fails where nothing is written yet,
-and the file stays valid as the last flush left it (a write failing half-way would leave HDF5's
+compresses with bitshuffle+LZ4 when hdf5plugin is installed. One chunk per frame. `write` adds a
+frame's chunk; `flush` writes the per-frame metadata (count_time, temperature, timestamp, binning)
+of the frames since the last one and flushes the file, so after a flush every dataset holds exactly
+the frames complete (a caller flushes after each frame, or after a few when behind). Before HDF5
+writes a frame, its disk space is claimed: a full disk then fails where nothing is written yet, and
+the file stays valid as the last flush left it (a write failing half-way would leave HDF5's
 superblock naming space the file never got). fabio, silx and h5py read the file.
 """
 
@@ -45,9 +46,11 @@ class NexusWriter:
         self.path = Path(path)
         # No lock: a live viewer in another process may read what each flush left.
         self._file = h5py.File(self.path, "w" if overwrite else "w-", locking=False)
-        self.count = 0
-        self._frame_bytes = 0
+        #: Frames complete in the file (flushed with their metadata), and frames written.
+        self.count = self.written = 0
+        self._pending: list[tuple[float, float, float, int]] = []
         self._data: Any = None
+        self._direct = False
         self._per_frame: dict[str, Any] = {}
 
     def __enter__(self) -> NexusWriter:
@@ -67,10 +70,12 @@ class NexusWriter:
         detector.attrs["NX_class"] = "NXdetector"
         detector["description"] = "KappaCCD"
         shape = (frame.height, frame.width)
+        filters = compression()
         self._data = detector.create_dataset(
             "data", shape=(0, *shape), maxshape=(None, *shape), chunks=(1, *shape),
-            dtype="<u2", **compression(),
+            dtype="<u2", **filters,
         )  # fmt: skip
+        self._direct = not filters  # a chunk is then the frame's bytes: no pipeline to go through
         self._data.attrs["interpretation"] = "image"
         for name, units in _UNITS.items():
             dataset = detector.create_dataset(name, shape=(0,), maxshape=(None,), dtype="f8")
@@ -84,28 +89,48 @@ class NexusWriter:
         data.attrs.update(NX_class="NXdata", signal="data")
         data["data"] = self._data  # a hard link: NXdata's plot is the detector's data
 
-    def write(self, frame: Frame, temperature: float = float("nan")) -> int:
-        """Append `frame`; return the frames now in the file. `OSError` if it does not fit (the
-        file then holds the frames before, intact)."""
+    def write(self, frame: Frame, temperature: float = float("nan")) -> None:
+        """Append `frame` (its metadata kept until `flush`). `OSError` if it does not fit: the
+        frames written before are then flushed, and the file holds them, intact."""
         if self._data is None:
             self._layout(frame)
-        self._reserve(frame.width * frame.height * 2)
-        index = self.count
         try:
-            self._grow(index + 1)
-            self._data[index] = frame.pixels
-            meta = self._per_frame
-            meta["count_time"][index] = frame.exposure
-            meta["temperature"][index] = temperature
-            meta["timestamp"][index] = frame.timestamp
-            meta["binning"][index] = (frame.binning, frame.binning)
-            self._file.flush()
+            self._reserve(frame.width * frame.height * 2)
+        except OSError:
+            with contextlib.suppress(OSError, RuntimeError, ValueError):
+                self.flush()  # into the room claimed with the frame before
+            raise
+        index = self.written
+        try:
+            self._data.resize(index + 1, axis=0)
+            if self._direct:
+                self._data.id.write_direct_chunk((index, 0, 0), frame.tobytes())
+            else:
+                self._data[index] = frame.pixels
         except BaseException:
             with contextlib.suppress(OSError, RuntimeError, ValueError):
-                self._grow(index)  # back to the frames fully written
-                self._file.flush()
+                self._data.resize(index, axis=0)
             raise
-        self.count = index + 1
+        self._pending.append((frame.exposure, temperature, frame.timestamp, frame.binning))
+        self.written = index + 1
+
+    def flush(self) -> int:
+        """Write the metadata of the frames written since the last flush and flush the file;
+        return the frames now complete in it (`count`)."""
+        if self._pending:
+            first, rows = self.count, len(self._pending)
+            columns = list(zip(*self._pending, strict=True))
+            for name, values in zip(
+                ("count_time", "temperature", "timestamp"), columns[:3], strict=True
+            ):
+                self._per_frame[name].resize(first + rows, axis=0)
+                self._per_frame[name][first:] = values
+            binning = self._per_frame["binning"]
+            binning.resize(first + rows, axis=0)
+            binning[first:] = [(b, b) for b in columns[3]]
+        self._file.flush()
+        self._pending.clear()
+        self.count = self.written
         return self.count
 
     def _reserve(self, frame_bytes: int) -> None:
@@ -118,17 +143,11 @@ class NexusWriter:
         finally:
             os.close(fd)
 
-    def _grow(self, count: int) -> None:
-        self._data.resize(count, axis=0)
-        for dataset in self._per_frame.values():
-            dataset.resize(count, axis=0)
-
     def close(self) -> None:
         """Close the file (no-op if closed); it stays valid whatever happened before."""
         if not self._file.id.valid:
             return
         try:
-            if self._data is not None:
-                self._data.attrs["frames"] = self.count
+            self.flush()
         finally:
             self._file.close()

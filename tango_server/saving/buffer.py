@@ -1,17 +1,20 @@
 """The frames of a series between the detector and the disk: a bounded buffer and a writer thread.
 
 `SeriesBuffer.put` hands a frame over; the writer thread writes the frames in order with a
-`FrameWriter` (none: MANUAL saving, frames are only kept). The buffer holds at most `capacity`
-frames; a frame leaves it only once written (or at once, without a writer), so a slow disk never
-loses one: `wait_room` makes the next exposure wait instead. The frames still in the buffer are
-what `image(n)` returns (live view, value references). When a write fails, the writer stops: the
-error is kept (`error`), `saved` stays the last frame fully on disk, and the frames not written
-stay readable. `finish` writes what is left and closes the file. Thread-safe; no tango import.
+`FrameWriter` (none: MANUAL saving, frames are only kept), and flushes after each frame, or after
+up to `BATCH` frames when it is behind; a frame counts as saved once flushed. The buffer holds at
+most `capacity` frames; a frame leaves it only once written (or at once, without a writer), so a
+slow disk never loses one: `wait_room` makes the next exposure wait instead. The frames still in
+the buffer are what `image(n)` returns (live view, value references). When a write fails, the
+writer stops: the error is kept (`error`), `saved` stays the last frame fully on disk, and the
+frames not written stay readable. `finish` writes what is left and closes the file. Thread-safe; no
+tango import.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +27,9 @@ __all__ = ["DEFAULT_CAPACITY", "SeriesBuffer"]
 
 #: Frames held for the writer unless the device says otherwise (BufferFrames).
 DEFAULT_CAPACITY = 16
+#: The most frames written between two flushes, when the writer is behind: a flush per frame
+#: costs HDF5 a metadata write each; LastImageSaved moves at each flush.
+BATCH = 8
 
 
 class SeriesBuffer:
@@ -151,21 +157,31 @@ class SeriesBuffer:
         while True:
             with self._cv:
                 self._cv.wait_for(lambda: self._saved < self._acquired or self._ending)
-                if self._saved >= self._acquired or self.error is not None:
+                if self._saved >= self._acquired:
                     break
-                index = self._saved + 1
-                frame, temperature = self._frames[index]
+                first = self._saved + 1
+                last = min(self._acquired, self._saved + BATCH)
+                batch = [(i, *self._frames[i]) for i in range(first, last + 1)]
+            done = first - 1
             try:
-                written = self._writer.write(index, frame, temperature)
+                for index, frame, temperature in batch:
+                    self._writer.write(index, frame, temperature)
+                    done = index
+                self._saved_up_to(last, self._writer.flush())
             except Exception as exc:  # a full disk, a folder gone: stop, and say it
+                if done >= first:  # the frames written before it may still be completed
+                    with contextlib.suppress(Exception):
+                        self._saved_up_to(done, self._writer.flush())
                 self._stop(exc)
                 return
-            with self._cv:
-                self._saved, self._last_file = index, written
-                self._evict()
-                self._cv.notify_all()
-            self._listener()
         self._stop(None)
+
+    def _saved_up_to(self, index: int, written: Path) -> None:
+        with self._cv:
+            self._saved, self._last_file = index, written
+            self._evict()
+            self._cv.notify_all()
+        self._listener()
 
     def _stop(self, error: BaseException | None) -> None:
         assert self._writer is not None

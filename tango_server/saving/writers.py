@@ -26,8 +26,11 @@ __all__ = ["FileWriter", "FrameWriter", "Hdf5Writer", "open_writer"]
 class FrameWriter(Protocol):
     """Writes the frames of one series, in order, and closes."""
 
-    def write(self, index: int, frame: ccdpc.Frame, temperature: float) -> Path:
-        """Write frame `index`; return the file now complete with it."""
+    def write(self, index: int, frame: ccdpc.Frame, temperature: float) -> None:
+        """Write frame `index` (complete on disk after the next `flush`)."""
+
+    def flush(self) -> Path:
+        """Complete the frames written; return the last file complete."""
 
     def close(self) -> None:
         """Finish: every file is complete and closed (also after a failed `write`)."""
@@ -46,8 +49,9 @@ class FileWriter:
     def __init__(self, plan: Plan) -> None:
         self._plan = plan
         self._write = write_kcd if plan.format is Format.KCD else write_npy
+        self._last: Path | None = None
 
-    def write(self, index: int, frame: ccdpc.Frame, temperature: float) -> Path:
+    def write(self, index: int, frame: ccdpc.Frame, temperature: float) -> None:
         target = self._plan.file_of(index)
         temporary = target.with_name(f".{target.name}.{os.getpid()}.part")
         try:
@@ -63,7 +67,12 @@ class FileWriter:
         except OSError:
             _discard(temporary)
             raise
-        return target
+        self._last = target
+
+    def flush(self) -> Path:
+        """Each file was complete when renamed."""
+        assert self._last is not None
+        return self._last
 
     def close(self) -> None:
         """Nothing stays open between frames."""
@@ -87,10 +96,13 @@ class Hdf5Writer:
         except ImportError:
             raise SavingError("SavingFormat HDF5 needs h5py (pip install ccdpc[hdf5])") from None
 
-    def write(self, index: int, frame: ccdpc.Frame, temperature: float) -> Path:
-        if index != self._writer.count:
-            raise SavingError(f"HDF5 frame {index} out of order: {self._writer.count} expected")
+    def write(self, index: int, frame: ccdpc.Frame, temperature: float) -> None:
+        if index != self._writer.written:
+            raise SavingError(f"HDF5 frame {index} out of order: {self._writer.written} expected")
         self._writer.write(frame, temperature)
+
+    def flush(self) -> Path:
+        self._writer.flush()
         return self.path
 
     def close(self) -> None:

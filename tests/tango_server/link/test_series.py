@@ -40,10 +40,12 @@ class SlowDisk:
         self.gate = threading.Semaphore(0)
         self.frames: list[ccdpc.Frame] = []
 
-    def write(self, index: int, frame: ccdpc.Frame, temperature: float) -> Path:
+    def write(self, index: int, frame: ccdpc.Frame, temperature: float) -> None:
         assert self.gate.acquire(timeout=20)
         self.frames.append(frame)
-        return Path(f"/{index}")
+
+    def flush(self) -> Path:
+        return Path(f"/{len(self.frames)}")
 
     def close(self) -> None:
         """Nothing to close."""

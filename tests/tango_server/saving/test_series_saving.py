@@ -76,7 +76,8 @@ def test_file_writer_renames_complete_files_and_never_replaces_under_abort(
 ) -> None:
     plan = options("NPY").plan(2, tmp_path)
     writer = FileWriter(plan)
-    assert writer.write(0, frame(0), 20.0) == plan.files[0]
+    writer.write(0, frame(0), 20.0)
+    assert writer.flush() == plan.files[0]
     assert np.array_equal(np.load(plan.files[0]), frame(0).pixels)
     plan.files[1].write_bytes(b"someone else's")  # appeared after the plan was checked
     with pytest.raises(SavingError, match="appeared meanwhile"):
@@ -91,6 +92,7 @@ def test_hdf5_writer_nexus_layout_and_count_after_each_frame(tmp_path: Path) -> 
     assert isinstance(writer, Hdf5Writer)
     for i in range(3):
         writer.write(i, frame(i), -60.0 + i)
+        writer.flush()
         with h5py.File(plan.files[0], "r", locking=False) as f:  # readable while written
             assert f["entry/instrument/detector/data"].shape == (i + 1, H, W)
     writer.close()
@@ -110,6 +112,8 @@ def _write_then_die(path: str) -> None:
     writer = Hdf5Writer(Path(path), overwrite=False)
     for i in range(2):
         writer.write(i, frame(i), 0.0)
+        writer.flush()
+    writer.write(2, frame(2), 0.0)  # written, not flushed: not counted
     os._exit(3)  # a crash: no close, no flush beyond the writer's own
 
 
@@ -134,12 +138,14 @@ class GatedWriter:
         self.closed = False
         self.fail_at = fail_at
 
-    def write(self, index: int, frame: ccdpc.Frame, temperature: float) -> Path:
+    def write(self, index: int, frame: ccdpc.Frame, temperature: float) -> None:
         assert self.gate.acquire(timeout=10)
         if index == self.fail_at:
             raise OSError(28, "No space left on device")
         self.written.append(index)
-        return Path(f"/f{index}")
+
+    def flush(self) -> Path:
+        return Path(f"/f{self.written[-1]}")
 
     def close(self) -> None:
         self.closed = True
@@ -154,12 +160,13 @@ def test_a_slow_writer_fills_the_buffer_and_loses_nothing() -> None:
     assert buffer.full() and not buffer.wait_room(0.05)
     with pytest.raises(RuntimeError, match="full"):
         buffer.put(3, frame(3))
-    writer.gate.release()
-    assert buffer.wait_room(5)
-    buffer.put(3, frame(3))
-    assert np.array_equal(buffer.image(1).pixels, frame(1).pixels)  # not written yet, held
-    for _ in range(3):
+    for _ in range(3):  # the writer took the three frames at once: one flush for them
         writer.gate.release()
+    assert buffer.wait_room(5)
+    assert buffer.saved == 2
+    buffer.put(3, frame(3))
+    assert np.array_equal(buffer.image(1).pixels, frame(1).pixels)  # written, still held
+    writer.gate.release()
     assert buffer.finish(10)
     assert (writer.written, writer.closed, buffer.saved, buffer.last_file) == (
         [0, 1, 2, 3], True, 3, Path("/f3"),
