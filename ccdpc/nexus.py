@@ -38,9 +38,12 @@ def compression() -> dict[str, Any]:
 
 class NexusWriter:
     """One NeXus HDF5 file of frames (see the module doc). `FileExistsError` if `path` exists
-    and not `overwrite`; `ImportError` without h5py."""
+    and not `overwrite`; `ImportError` without h5py. `compress`: bitshuffle+LZ4 if available
+    (its CPU cost is worth it where the disk, not the page cache, is the limit)."""
 
-    def __init__(self, path: str | os.PathLike[str], overwrite: bool = False) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], overwrite: bool = False, compress: bool = True
+    ) -> None:
         import h5py  # type: ignore[import-untyped,unused-ignore]  # noqa: PLC0415 - optional
 
         self.path = Path(path)
@@ -51,6 +54,7 @@ class NexusWriter:
         self._pending: list[tuple[float, float, float, int]] = []
         self._data: Any = None
         self._direct = False
+        self._compress = compress
         self._per_frame: dict[str, Any] = {}
 
     def __enter__(self) -> NexusWriter:
@@ -70,7 +74,7 @@ class NexusWriter:
         detector.attrs["NX_class"] = "NXdetector"
         detector["description"] = "KappaCCD"
         shape = (frame.height, frame.width)
-        filters = compression()
+        filters = compression() if self._compress else {}
         self._data = detector.create_dataset(
             "data", shape=(0, *shape), maxshape=(None, *shape), chunks=(1, *shape),
             dtype="<u2", **filters,
