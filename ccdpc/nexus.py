@@ -24,6 +24,8 @@ __all__ = ["NexusWriter", "compression"]
 
 #: Bytes claimed beyond a frame's for the metadata HDF5 writes with it (chunk index, sizes).
 METADATA_ROOM = 256 * 1024
+#: Frames' worth of disk space claimed at a time.
+CLAIM_FRAMES = 4
 _UNITS = {"count_time": "s", "temperature": "degC", "timestamp": "s"}
 
 
@@ -34,6 +36,15 @@ def compression() -> dict[str, Any]:
     except ImportError:
         return {}
     return dict(hdf5plugin.Bitshuffle(cname="lz4"))
+
+
+def _chunk(frame: Frame) -> Any:
+    """The frame's pixel bytes without a copy if they are a C-ordered little-endian array."""
+    pixels = frame.pixels
+    flags = getattr(pixels, "flags", None)
+    if flags is not None and flags.c_contiguous and pixels.dtype.str == "<u2":
+        return pixels
+    return frame.tobytes()
 
 
 class NexusWriter:
@@ -49,6 +60,8 @@ class NexusWriter:
         self.path = Path(path)
         # No lock: a live viewer in another process may read what each flush left.
         self._file = h5py.File(self.path, "w" if overwrite else "w-", locking=False)
+        self._fd = os.open(self.path, os.O_WRONLY)  # for claiming disk space
+        self._claimed = 0
         #: Frames complete in the file (flushed with their metadata), and frames written.
         self.count = self.written = 0
         self._pending: list[tuple[float, float, float, int]] = []
@@ -106,14 +119,15 @@ class NexusWriter:
             raise
         index = self.written
         try:
-            self._data.resize(index + 1, axis=0)
-            if self._direct:
-                self._data.id.write_direct_chunk((index, 0, 0), frame.tobytes())
+            if index >= self._data.shape[0]:  # a few frames ahead: `flush` sets the exact count
+                self._data.resize(index + CLAIM_FRAMES, axis=0)
+            if self._direct:  # the pixels, as they are, when they are a chunk's bytes already
+                self._data.id.write_direct_chunk((index, 0, 0), _chunk(frame))
             else:
                 self._data[index] = frame.pixels
         except BaseException:
             with contextlib.suppress(OSError, RuntimeError, ValueError):
-                self._data.resize(index, axis=0)
+                self._data.resize(self.written, axis=0)  # the frames before stay, to flush
             raise
         self._pending.append((frame.exposure, temperature, frame.timestamp, frame.binning))
         self.written = index + 1
@@ -132,20 +146,27 @@ class NexusWriter:
             binning = self._per_frame["binning"]
             binning.resize(first + rows, axis=0)
             binning[first:] = [(b, b) for b in columns[3]]
+        if self._data is not None and self._data.shape[0] != self.written:
+            self._data.resize(self.written, axis=0)
         self._file.flush()
         self._pending.clear()
         self.count = self.written
         return self.count
 
     def _reserve(self, frame_bytes: int) -> None:
-        """Claim the disk space of the next frame and its metadata (see the module doc); HDF5
-        writes into it and trims what is left at the next flush."""
-        need = self._file.id.get_filesize() + frame_bytes + METADATA_ROOM
-        fd = os.open(self.path, os.O_WRONLY)
+        """Claim the disk space of the next frame and its metadata (see the module doc), a few
+        frames' worth at a time; HDF5 writes into it and trims what is left when it closes."""
+        end = self._file.id.get_filesize()  # HDF5's end of the file: where it writes next
+        need = end + frame_bytes + METADATA_ROOM
+        if need <= self._claimed:
+            return
         try:
-            os.posix_fallocate(fd, 0, need)
-        finally:
-            os.close(fd)
+            ahead = end + CLAIM_FRAMES * frame_bytes + METADATA_ROOM
+            os.posix_fallocate(self._fd, 0, ahead)
+            self._claimed = ahead
+        except OSError:  # not room for several: for this one, then?
+            os.posix_fallocate(self._fd, 0, need)
+            self._claimed = need
 
     def close(self) -> None:
         """Close the file (no-op if closed); it stays valid whatever happened before."""
@@ -153,5 +174,11 @@ class NexusWriter:
             return
         try:
             self.flush()
+            end = self._file.id.get_filesize()
         finally:
             self._file.close()
+        try:
+            if os.fstat(self._fd).st_size > end:
+                os.ftruncate(self._fd, end)  # the space claimed and not used
+        finally:
+            os.close(self._fd)
