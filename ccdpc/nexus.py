@@ -24,8 +24,8 @@ __all__ = ["NexusWriter", "compression"]
 
 #: Bytes claimed beyond a frame's for the metadata HDF5 writes with it (chunk index, sizes).
 METADATA_ROOM = 256 * 1024
-#: Frames' worth of disk space claimed at a time.
-CLAIM_FRAMES = 4
+#: Frames' worth of disk space claimed (and of dataset grown) at a time.
+CLAIM_FRAMES = 8
 _UNITS = {"count_time": "s", "temperature": "degC", "timestamp": "s"}
 
 
@@ -61,7 +61,8 @@ class NexusWriter:
         # No lock: a live viewer in another process may read what each flush left.
         self._file = h5py.File(self.path, "w" if overwrite else "w-", locking=False)
         self._fd = os.open(self.path, os.O_WRONLY)  # for claiming disk space
-        self._claimed = 0
+        self._frames_claimed = 0  # frames the space claimed still has room for
+        self._extent = 0  # the data's first dimension: a few frames ahead between flushes
         #: Frames complete in the file (flushed with their metadata), and frames written.
         self.count = self.written = 0
         self._pending: list[tuple[float, float, float, int]] = []
@@ -119,15 +120,17 @@ class NexusWriter:
             raise
         index = self.written
         try:
-            if index >= self._data.shape[0]:  # a few frames ahead: `flush` sets the exact count
-                self._data.resize(index + CLAIM_FRAMES, axis=0)
+            if index >= self._extent:  # a few frames ahead: `flush` sets the exact count
+                self._extent = index + CLAIM_FRAMES
+                self._data.resize(self._extent, axis=0)
             if self._direct:  # the pixels, as they are, when they are a chunk's bytes already
                 self._data.id.write_direct_chunk((index, 0, 0), _chunk(frame))
             else:
                 self._data[index] = frame.pixels
         except BaseException:
             with contextlib.suppress(OSError, RuntimeError, ValueError):
-                self._data.resize(self.written, axis=0)  # the frames before stay, to flush
+                self._extent = self.written
+                self._data.resize(self._extent, axis=0)  # the frames before stay, to flush
             raise
         self._pending.append((frame.exposure, temperature, frame.timestamp, frame.binning))
         self.written = index + 1
@@ -146,27 +149,26 @@ class NexusWriter:
             binning = self._per_frame["binning"]
             binning.resize(first + rows, axis=0)
             binning[first:] = [(b, b) for b in columns[3]]
-        if self._data is not None and self._data.shape[0] != self.written:
-            self._data.resize(self.written, axis=0)
+        if self._data is not None and self._extent != self.written:
+            self._extent = self.written
+            self._data.resize(self._extent, axis=0)
         self._file.flush()
         self._pending.clear()
         self.count = self.written
         return self.count
 
     def _reserve(self, frame_bytes: int) -> None:
-        """Claim the disk space of the next frame and its metadata (see the module doc), a few
-        frames' worth at a time; HDF5 writes into it and trims what is left when it closes."""
-        end = self._file.id.get_filesize()  # HDF5's end of the file: where it writes next
-        need = end + frame_bytes + METADATA_ROOM
-        if need <= self._claimed:
+        """Claim the disk space of the next frame and its metadata (see the module doc), for
+        `CLAIM_FRAMES` frames at a time; HDF5 writes into it, and `close` trims what is left."""
+        if self._frames_claimed > 0:
+            self._frames_claimed -= 1
             return
+        end = self._file.id.get_filesize()  # HDF5's end of the file: where it writes next
         try:
-            ahead = end + CLAIM_FRAMES * frame_bytes + METADATA_ROOM
-            os.posix_fallocate(self._fd, 0, ahead)
-            self._claimed = ahead
+            os.posix_fallocate(self._fd, 0, end + CLAIM_FRAMES * frame_bytes + METADATA_ROOM)
+            self._frames_claimed = CLAIM_FRAMES - 1
         except OSError:  # not room for several: for this one, then?
-            os.posix_fallocate(self._fd, 0, need)
-            self._claimed = need
+            os.posix_fallocate(self._fd, 0, end + frame_bytes + METADATA_ROOM)
 
     def close(self) -> None:
         """Close the file (no-op if closed); it stays valid whatever happened before."""
