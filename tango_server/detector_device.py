@@ -242,8 +242,8 @@ class DetectorDevice(Device):  # type: ignore[misc]
 
     def _begin(self, origin: str, kind: Kind, seconds: float) -> None:
         with self._driver_errors(origin) as link:
-            self._refuse_if_busy()
             chosen = self._exposure if seconds < 0 else _exposure_time(seconds)
+            self._refuse_if_busy()
             link.begin(kind, chosen, self._binning, WAIT)
             self._exposure = chosen
 

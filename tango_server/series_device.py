@@ -16,7 +16,9 @@ Tango only here: the series runs in `tango_server.link.series.Series`, the frame
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -163,12 +165,15 @@ class SeriesDevice(DetectorDevice):
     def Abort(self) -> None:
         """Stop the series after the frame in progress (dropped), and the exposure or readout.
 
-        Every frame taken so far is saved, and the file closed."""
+        Every frame taken so far is saved, and the file closed (State RUNNING until then)."""
+        deadline = time.monotonic() + WAIT
         series = self._series
         if series is not None:
             series.abort()
         with self._driver_errors("Abort") as link:
             link.abort(WAIT)
+        if series is not None:  # usually over at once: then an Acquire right after is welcome
+            series.join(max(deadline - time.monotonic(), 0.0))
 
     @command_of(
         dtype_in="DevLong",
@@ -315,8 +320,8 @@ class SeriesDevice(DetectorDevice):
             )
         elif error is not None:
             self._series_error = f"{error}"
-        if error is not None:
-            self.error_stream(f"Series stopped: {self._series_error}")
+        if error is not None and self._link is not None:  # logged by the publisher's thread
+            self._link.notices.append((logging.ERROR, f"Series stopped: {self._series_error}"))
         if self._saving.mode is Mode.AUTO_FRAME:  # past the files written (HDF5: one)
             self._saving.next_number += buffer.saved + 1 if self._plan_per_frame else 1
 
