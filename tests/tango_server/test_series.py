@@ -18,6 +18,7 @@ import h5py  # type: ignore[import-untyped]
 import numpy as np
 import numpy.typing as npt
 import pytest
+import silx.io  # type: ignore[import-untyped]
 import tango  # type: ignore[import-untyped]
 from tango import DevState
 
@@ -122,6 +123,8 @@ def test_hdf5_series_is_nexus_pixel_exact_with_events(
     image = fabio.open(str(path))  # fabio reads the NeXus file too
     assert image.nframes == 5
     assert np.array_equal(image.getframe(3).data, pixels(sim, first + 4))
+    with silx.io.open(str(path)) as nexus:  # and silx, by its NXdata
+        assert np.array_equal(nexus["entry/data/data"][2], pixels(sim, first + 3))
 
 
 @pytest.mark.parametrize("fmt", ["KCD", "NPY"])
