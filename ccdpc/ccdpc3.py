@@ -82,6 +82,20 @@ class CCDPC3(Connection):
         finally:
             self._lock.release()
 
+    def suspend(self) -> None:
+        """Drop the connection but keep the session: for a caller that judges the link dead where
+        the driver cannot tell (a reply overdue: a hung PC and a link that stopped carrying look
+        the same from here).
+
+        `connected` is False afterwards; the next operation, or `resume`, connects again and
+        resumes the session: the server sends again what it sent and we did not acknowledge (the
+        reply overdue, if it was made), we send again the commands it did not acknowledge, and
+        duplicates are dropped, so nothing is lost or delivered twice. Without the lock, so it is
+        safe from any thread, like `close`: a call under way in another thread sees its socket
+        closed and resumes (or fails, if resuming does).
+        """
+        self._drop()
+
     def close(self, timeout: float | None = None) -> None:
         """End the session on the server (CLOSE, answered by CLOSE), then close the socket.
 
