@@ -8,8 +8,8 @@ takes frames and returns the bytes to send, so every rule is testable without a 
 from __future__ import annotations
 
 from collections import OrderedDict
-from zlib import crc32
 
+from . import checksum
 from .errors import SessionLost, protocolerror
 from .gen3 import (
     HEADER,
@@ -143,7 +143,7 @@ class ClientSession:
 
     def _command(self, seq: int, payload: bytes, flags: int) -> bytes:
         self._acked_to_peer = received = self.received
-        size, crc = len(payload), crc32(payload)
+        size, crc = len(payload), checksum.crc32(payload)
         return _pack(MAGIC, _COMMAND, flags, self.session, seq, received, size, crc) + payload
 
     def _forget_acknowledged(self, ack: int) -> None:

@@ -11,6 +11,7 @@ import pytest
 from benchmarks import device, driver, memory, prefilled, scaling, transport
 from benchmarks.__main__ import SUITES
 from benchmarks.harness import Result, interleaved_samples, table
+from ccdpc import checksum
 
 
 def assert_numbers(results: list[Result], names: list[str]) -> None:
@@ -38,12 +39,16 @@ def test_transport_benchmark_runs_and_reports_numbers() -> None:
 def test_driver_benchmark_runs_and_reports_numbers() -> None:
     names = []
     for protocol in (1, 2, 3):
-        names += [
-            f'command("STATUS") round trip, gen {protocol}',
-            f"read_frame 2.86 MB, gen {protocol}",
-            f"read_frame(into=buffer) 2.86 MB, gen {protocol}",
-        ]
-    names.append("raw recv_into + zlib.crc32 of the same bytes (context), gen 3")
+        names.append(f'command("STATUS") round trip, gen {protocol}')
+        for crc in checksum.CRC32S if protocol == 3 else [""]:
+            which = f" (CRC-32: {crc})" if crc else ""
+            names += [
+                f"read_frame 2.86 MB, gen {protocol}{which}",
+                f"read_frame(into=buffer) 2.86 MB, gen {protocol}{which}",
+            ]
+    names += [
+        f"raw recv_into + {crc} crc32 of the same bytes (context), gen 3" for crc in checksum.CRC32S
+    ]
     assert_numbers(driver.run(quick=True), names)
 
 
