@@ -60,8 +60,9 @@ def acquire(args: argparse.Namespace, out: TextIO) -> None:
         detector.expose(args.seconds, args.binning)
         bar = ProgressBar(sys.stderr)
         detector.wait(args.seconds + 60, on_status=bar.show)
-        bar.done()
+        pc.progress = bar.transfer
         frame = detector.read_frame()
+        bar.done()
     path = save_frame(frame, args.output)
     low, high, mean = frame.statistics()
     print(
@@ -100,10 +101,15 @@ class ProgressBar:
         elif status.state is DetectorState.IDLE:
             self.update("done", 1.0)
 
-    def update(self, label: str, fraction: float) -> None:
+    def transfer(self, received: int, total: int) -> None:
+        """The driver's progress hook (`Connection.progress`) while the frame arrives."""
+        self.update("transfer", received / total if total else 1.0, f"{total / 1e6:.2f} MB")
+
+    def update(self, label: str, fraction: float, of: str = "") -> None:
         filled = int(self.width * min(max(fraction, 0.0), 1.0))
         bar = "#" * filled + "-" * (self.width - filled)
-        self.stream.write(f"\r{label:<10} [{bar}] {fraction * 100:5.1f}%")
+        tail = f" of {of}" if of else ""
+        self.stream.write(f"\r{label:<10} [{bar}] {fraction * 100:5.1f}%{tail}")
         self.stream.flush()
 
     def done(self) -> None:

@@ -54,6 +54,9 @@ LOST_CLOSE_WAIT = 0.2
 #: commands again on a fresh connection and still said nothing: it is hung, and a further resume
 #: would only hide that.
 RESUME_BUDGET = 1
+#: Seconds between two showings of a frame's transfer (Progress, Status): a transfer of a few
+#: milliseconds shows none, and costs the driver's hook a clock read per chunk.
+TRANSFER_PERIOD = 0.1
 
 
 def _readable(fds: tuple[int, ...], timeout: float) -> list[int]:
@@ -85,6 +88,7 @@ class LinkWorker(LinkBooks):
         )
         # Resumes since the last message arrived, counted while one is awaited (`RESUME_BUDGET`).
         self._fruitless = 0
+        self._transfer_due: float | None = None  # when a transfer under way is shown next
 
     def start(self) -> None:
         """Start the worker; it connects at once if `Settings.auto_connect`."""
@@ -183,6 +187,7 @@ class LinkWorker(LinkBooks):
             self._attempts += 1
             keep = self._wanted and not self._stopping  # else Disconnect came meanwhile
             if keep:
+                conn.progress = self._on_transfer
                 self._conn, self._connect_error, self._fault = conn, None, ""
                 self._backoff, self._fruitless = BACKOFF[0], 0
                 self._mail.clear_alarms()
@@ -194,6 +199,24 @@ class LinkWorker(LinkBooks):
             self._cv.notify_all()
         if not keep:
             conn.close(CLOSE_WAIT)
+        self._changed()
+
+    def _on_transfer(self, received: int, total: int) -> None:
+        """The driver's progress hook, in this thread, while a frame arrives: shown every
+        `TRANSFER_PERIOD` from its start on."""
+        now = time.monotonic()
+        due = self._transfer_due
+        if received >= total:
+            self._transfer_due = None  # its data message comes next, and shows it whole
+            return
+        if due is None:
+            self._transfer_due = now + TRANSFER_PERIOD
+            return
+        if now < due:
+            return
+        self._transfer_due = now + TRANSFER_PERIOD
+        with self._cv:
+            self._acq.on_transfer(received, total)
         self._changed()
 
     def _resume(self, conn: ccdpc.Connection) -> None:
@@ -235,6 +258,7 @@ class LinkWorker(LinkBooks):
         """Wait for a message, a wake-up or the clock; read the message, if one is there."""
         if not self._wait(conn):
             return
+        self._transfer_due = None  # a frame arriving in this receive is shown from its start
         try:
             message = conn.receive(0)  # no wait: the socket is readable, or the clock called
         except ccdpc.timeout as exc:
