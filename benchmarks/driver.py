@@ -78,6 +78,19 @@ def _read_frame(pc: ccdpc.Connection, into: bytearray | None = None) -> object:
     return pc.read_frame(into=into)
 
 
+def _watched_read_frame(pc: ccdpc.Connection, into: bytearray) -> object:
+    """`read_frame`, a progress hook watching it: what a progress bar costs."""
+    seen = [0]
+
+    def hook(received: int, total: int) -> None:
+        seen[0] = received
+
+    pc.progress = hook
+    frame = pc.read_frame(into=into)
+    assert seen[0] == FRAME_BYTES
+    return frame
+
+
 def round_trip(hostname: str, protocol: int, sizes: Sizes) -> Result:
     """``command("STATUS")`` against the same bytes sent and received raw."""
     n, w = sizes.commands, sizes.warmup
@@ -100,7 +113,8 @@ def frame_transfer(hostname: str, protocol: int, sizes: Sizes) -> list[Result]:
     (``into=``), which is what the raw side does. Generation 3 does so with each CRC-32 installed
     (`ccdpc.checksum.CRC32S`), all against the same raw receive, and adds context rows: the raw
     receive with each CRC-32 of the bytes as they land, the least a client that checks the
-    frames' CRC must do.
+    frames' CRC must do. Last, the lent-buffer read with a progress hook (`Connection.progress`)
+    against the same without one.
     """
     n, w = sizes.frames, min(sizes.warmup, 1)
     lent = bytearray(FRAME_BYTES)
@@ -113,8 +127,9 @@ def frame_transfer(hostname: str, protocol: int, sizes: Sizes) -> list[Result]:
         ]
     if protocol == 3:
         measures += [partial(_raw, hostname, protocol, b"READ", n, w, crc=crc) for crc in crcs]
+    measures.append(partial(_driver, hostname, partial(_watched_read_frame, into=lent), n, w))
     mb = FRAME_BYTES / 1e6
-    raw, *figures = (
+    raw, *figures, watched = (
         [mb / seconds for seconds in figures]
         for figures in interleaved_samples(*measures, rounds=sizes.rounds)
     )
@@ -132,6 +147,8 @@ def frame_transfer(hostname: str, protocol: int, sizes: Sizes) -> list[Result]:
     for crc, floor in zip(crcs, figures[2 * len(crcs) :], strict=False):
         name = f"raw recv_into + {crc} crc32 of the same bytes (context), gen {protocol}"
         results.append(Result.paired(name, "MB/s", raw, floor))
+    name = f"read_frame(into=buffer) 2.86 MB with a progress hook vs without, gen {protocol}"
+    results.append(Result.paired(name, "MB/s", figures[1], watched, ">= 0.97x"))
     return results
 
 
