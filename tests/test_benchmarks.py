@@ -52,8 +52,17 @@ def test_driver_benchmark_runs_and_reports_numbers() -> None:
                 for crc in checksum.CRC32S
             ]
         names.append(
-            f"read_frame(into=buffer) 2.86 MB with a progress hook vs without, gen {protocol}"
+            f"read_frame(into=buffer) 2.86 MB with a progress hook vs without (context), "
+            f"gen {protocol}"
         )
+    names += [
+        f"client CPU per read_frame(into=buffer) 2.86 MB vs raw recv_into + {crc} crc32 "
+        "(context), gen 3"
+        for crc in checksum.CRC32S
+    ]
+    names.append(
+        "client CPU per read_frame(into=buffer) 2.86 MB with a progress hook vs without, gen 3"
+    )
     assert_numbers(driver.run(quick=True), names)
 
 
