@@ -537,8 +537,9 @@ class _Watch:
         self.hook, self.digest, self.received, self.total = hook, digest, received, total
 
     def __call__(self, chunk: memoryview) -> None:
-        if self.digest is not None:
-            self.digest(chunk)
+        digest = self.digest
+        if digest is not None:  # `digest(chunk)`, without a call more per chunk
+            digest.value = digest.function(chunk, digest.value)
         self.received += len(chunk)
         self.hook(self.received, self.total)
 
