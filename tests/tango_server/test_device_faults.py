@@ -69,12 +69,14 @@ def resumes_through(
     fault_matrix: FaultMatrix,
     scenario: str | None = None,
     sim_options: dict[str, Any] | None = None,
+    **properties: Any,
 ) -> None:
     """Generation 3: `fault` strikes once, on an exposure's command or reply; the device resumes
     the session at once and the command behind it is answered within the client's timeout, the
     session the same, every reply and event delivered exactly once, in order."""
+    properties = {"PacketTimeout": 0.5, "ConnectTimeout": 1.0, **properties}
     with (
-        pc_with(3, [], sim_options, PacketTimeout=0.5, ConnectTimeout=1.0) as (sim, dev),
+        pc_with(3, [], sim_options, **properties) as (sim, dev),
         fault_matrix.case(scenario or fault, 3) as case,
     ):
         dev.Connect()
@@ -125,6 +127,12 @@ def test_stall_first(protocol: int, fault_matrix: FaultMatrix) -> None:
         assert "No reply to 'IDENT'" in dev.LastError
         why, took = timed_failure(lambda: dev.Command("IDENT"))
         assert (why, took < 0.5) == ("CCDPC_NotConnected", True)
+
+
+def test_hung_once_resumes(fault_matrix: FaultMatrix) -> None:
+    """A reply overdue past FirstPacketTimeout: the device resumes the session, the PC gets the
+    commands it swallowed again, and answers them."""
+    resumes_through("stall-first", fault_matrix, "stall-first, once", FirstPacketTimeout=1.0)
 
 
 def test_stall_mid(protocol: int, fault_matrix: FaultMatrix) -> None:
