@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from ccdpc import gen1, gen2, gen3, parse_hostname
+from ccdpc import checksum, gen1, gen2, gen3, parse_hostname
 from ccdpc.greeting import GREETING_SIZE
 from ccdpc.sim import Simulator
 
@@ -92,6 +92,8 @@ class RawPeer:
         self._answer = bytearray()
         self._script: Iterator[tuple[bytes, bytes]] = iter(())
         self.crc = 0  # of the last answer `exchange_checked` received
+        #: What `exchange_checked` computes: ``zlib.crc32`` or another of `ccdpc.checksum.CRC32S`.
+        self.crc32: checksum.Crc32 = zlib.crc32
 
     def prepare(self, command: bytes, count: int) -> int:
         """Probe `command` once, then encode it `count` times; returns the answer's length."""
@@ -129,19 +131,19 @@ class RawPeer:
             sock.sendall(ack_after)
 
     def exchange_checked(self) -> None:
-        """`exchange`, with a ``zlib.crc32`` of each chunk as it lands: the least a client must
+        """`exchange`, with a CRC-32 (`crc32`) of each chunk as it lands: the least a client must
         do for a protocol whose frames carry a CRC (generation 3)."""
         packet, ack_after = next(self._script)
         sock = self.sock
         sock.sendall(packet)
         view = memoryview(self._answer)
         got, length = 0, len(view)
-        crc = 0
+        crc, crc32 = 0, self.crc32
         while got < length:
             n = sock.recv_into(view[got:])
             if not n:
                 raise EOFError(f"the simulator closed after {got} of {length} bytes")
-            crc = zlib.crc32(view[got : got + n], crc)
+            crc = crc32(view[got : got + n], crc)
             got += n
         self.crc = crc
         if ack_after:

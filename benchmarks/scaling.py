@@ -31,6 +31,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import psutil  # type: ignore[import-untyped]
 import tango  # type: ignore[import-untyped]
 
 from tango_server import CCDPC
@@ -49,11 +50,27 @@ CLIENT_TIMEOUT_MS = 10_000
 
 @dataclass(frozen=True)
 class Figures:
-    """One measurement: `rate`, fetches/s per device (the mean over the devices), and `latency`,
-    the 90th percentile of one fetch's time in seconds over the fetches of all devices."""
+    """One measurement: `rate`, fetches/s per device (the mean over the devices), `latency`,
+    the 90th percentile of one fetch's time in seconds over the fetches of all devices, and
+    `cpu`, the CPU seconds per fetch of all the processes of the run (clients, device server,
+    simulators)."""
 
     rate: float
     latency: float
+    cpu: float
+
+
+def _cpu_seconds() -> float:
+    """The CPU time of this process and of every process it started, so far."""
+    total = 0.0
+    me = psutil.Process()
+    for process in [me, *me.children(recursive=True)]:
+        try:
+            times = process.cpu_times()
+        except psutil.Error:  # ended meanwhile
+            continue
+        total += times.user + times.system
+    return total
 
 
 def _stream(
@@ -94,14 +111,18 @@ def _stream(
         threading.Thread(target=client, args=(index, proxy), daemon=True)
         for index, proxy in enumerate(proxies)
     ]
+    cpu = _cpu_seconds()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    cpu = _cpu_seconds() - cpu
     if errors:
         raise errors[0]
     return Figures(
-        statistics.mean(rates), statistics.quantiles(latencies, n=10, method="inclusive")[-1]
+        statistics.mean(rates),
+        statistics.quantiles(latencies, n=10, method="inclusive")[-1],
+        cpu / max(len(latencies), 1),
     )
 
 
@@ -120,6 +141,10 @@ class Rounds:
     def latencies(self) -> tuple[list[float], list[float]]:
         """The 90th percentile of one fetch's time in ms, round by round."""
         return [f.latency * 1e3 for f in self.alone], [f.latency * 1e3 for f in self.together]
+
+    def cpu(self) -> tuple[list[float], list[float]]:
+        """The CPU time of all processes per fetch in ms, round by round."""
+        return [f.cpu * 1e3 for f in self.alone], [f.cpu * 1e3 for f in self.together]
 
 
 def _compare(
@@ -179,6 +204,14 @@ def ccdpc_devices(count: int, seconds: float, paced_seconds: float, rounds: int)
             f"{each_paced}: 90th percentile ms per fetch vs 1 device (context)",
             "ms",
             *paced.latencies(),
+            higher_is_better=False,
+        ),
+        # Whether sharing the server costs each fetch more work (GIL hand-offs, contention),
+        # or only a wait for the cores: the CPU time of a fetch, in all processes.
+        Result.paired(
+            f"{each_paced}: CPU ms per fetch, all processes, vs 1 device (context)",
+            "ms",
+            *paced.cpu(),
             higher_is_better=False,
         ),
     ]

@@ -82,6 +82,20 @@ class CCDPC3(Connection):
         finally:
             self._lock.release()
 
+    def suspend(self) -> None:
+        """Drop the connection but keep the session: for a caller that judges the link dead where
+        the driver cannot tell (a reply overdue: a hung PC and a link that stopped carrying look
+        the same from here).
+
+        `connected` is False afterwards; the next operation, or `resume`, connects again and
+        resumes the session: the server sends again what it sent and we did not acknowledge (the
+        reply overdue, if it was made), we send again the commands it did not acknowledge, and
+        duplicates are dropped, so nothing is lost or delivered twice. Without the lock, so it is
+        safe from any thread, like `close`: a call under way in another thread sees its socket
+        closed and resumes (or fails, if resuming does).
+        """
+        self._drop()
+
     def close(self, timeout: float | None = None) -> None:
         """End the session on the server (CLOSE, answered by CLOSE), then close the socket.
 
@@ -170,6 +184,34 @@ class CCDPC3(Connection):
     def _next_frame(self, deadline: float) -> Frame3:
         """The next frame. After `ping_interval` without a frame from the server (counted across
         calls), send PING; no frame within the packet timeout after it means the link is dead."""
+        now = time.monotonic()
+        if self._ping_sent is None:
+            heard = self._last_heard
+            if now - heard < _PING_SLACK:
+                # A frame came just now: count from now, a ping at most that much late, and
+                # the wait is the same as the last one, so the socket's timeout need not be
+                # set again (a system call per command).
+                heard = now
+            heard += self.ping_interval
+            if now < heard:  # no ping due: the usual case, in one wait
+                waiting = self._rx_end > self._rx_start
+                try:
+                    frame = self._next_event(
+                        self._decoder, deadline if deadline < heard else heard, now
+                    )
+                except Timeout as exc:
+                    if exc.partial or self._decoder.mid_message or time.monotonic() >= deadline:
+                        raise
+                    return self._ping_and_wait(deadline)
+                # Bytes read ahead: the frame (or its start) was here at `now`, and the clock
+                # need not be read again. A ping that comes early by the time the rest took is
+                # harmless; one that comes late is not, hence the clock after a wait.
+                self._last_heard = now if waiting else time.monotonic()
+                return frame
+        return self._ping_and_wait(deadline)
+
+    def _ping_and_wait(self, deadline: float) -> Frame3:
+        """`_next_frame` once a ping is due or out."""
         decoder = self._decoder
         while True:
             now = time.monotonic()
@@ -183,14 +225,7 @@ class CCDPC3(Connection):
                     raise Timeout(f"No answer to a ping within {self._between():g} s")
                 until = min(deadline, dead_at)
             else:
-                heard = self._last_heard
-                if now - heard < _PING_SLACK:
-                    # A frame came just now: count from now, a ping at most that much late, and
-                    # the wait is the same as the last one, so the socket's timeout need not be
-                    # set again (a system call per command).
-                    heard = now
-                heard += self.ping_interval
-                until = deadline if deadline < heard else heard
+                until = min(deadline, self._last_heard + self.ping_interval)
             try:
                 frame = self._next_event(decoder, until, now)
                 break

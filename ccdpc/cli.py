@@ -64,18 +64,14 @@ def acquire(args: argparse.Namespace, out: TextIO) -> None:
     bar = ProgressBar(sys.stderr)
     with CCDPC(args.host, connecttimeout=args.timeout) as pc, outputs:
         detector = Detector(pc)
-        size = (1242 // args.binning) * (1152 // args.binning) * 2
         frames = detector.series(
             args.frames, args.seconds, args.binning, args.latency, lend=True,
             on_status=lambda status: bar.show(status, f"{bar.frame}/{args.frames} "),
         )  # fmt: skip
+        pc.progress = bar.transfer  # the driver's hook: the bytes of the frame in flight
         for index in range(args.frames):
             bar.frame = index + 1
-            bar.start = pc.counters.bytes_received
-            pc.idletask = lambda: bar.transfer(pc.counters.bytes_received - bar.start, size)
             frame = next(frames)
-            pc.idletask = None
-            bar.transfer(size, size)
             bar.done()
             path = outputs.save(index, frame)
     low, high, mean = frame.statistics()
@@ -152,7 +148,7 @@ class ProgressBar:
 
     def __init__(self, stream: TextIO, width: int = 40) -> None:
         self.stream, self.width = stream, width
-        self.frame = self.start = 0
+        self.frame = 0
 
     def show(self, status: DetectorStatus, prefix: str = "") -> None:
         if status.state in (DetectorState.EXPOSING, DetectorState.READING):
@@ -160,11 +156,11 @@ class ProgressBar:
         elif status.state is DetectorState.IDLE:
             self.update(prefix + "done", 1.0)
 
-    def transfer(self, received: int, size: int) -> None:
-        """The bytes of the frame in flight."""
-        fraction = min(received / size, 1.0) if size else 1.0
+    def transfer(self, received: int, total: int) -> None:
+        """The driver's progress hook (`Connection.progress`) while the frame arrives."""
+        fraction = min(received / total, 1.0) if total else 1.0
         self.update(
-            f"{self.frame} transfer", fraction, f" {received / 1e6:.2f}/{size / 1e6:.2f} MB"
+            f"{self.frame} transfer", fraction, f" {received / 1e6:.2f}/{total / 1e6:.2f} MB"
         )
 
     def update(self, label: str, fraction: float, tail: str = "") -> None:

@@ -22,6 +22,7 @@ from .errors import CommandError, Timeout, emptypacket, error, protocolerror
 from .greeting import GREETING_SIZE, parse_greeting
 from .messages import Data, Message, RawFrame, Reply, Status
 from .reader import UnitReader
+from .trace import excerpt
 from .transport import (
     INCOMPLETE,
     PEER_CLOSED,
@@ -34,10 +35,13 @@ from .transport import (
     sendnow,
 )
 
-__all__ = ["Connection", "Counters", "Tracer", "handshake"]
+__all__ = ["Connection", "Counters", "Progress", "Tracer", "handshake"]
 
-#: Receives every packet: direction (``"<"`` received, ``">"`` sent) and its bytes.
+#: Receives every packet: direction (``"<"`` received, ``">"`` sent) and its bytes; a packet over
+#: `TRACE_BYTES` as a `ccdpc.trace.Excerpt` of them (its start, and its size).
 Tracer = Callable[[str, bytes | bytearray | memoryview], None]
+#: Sees a large message arrive: the bytes of its payload received so far, and their total.
+Progress = Callable[[int, int], object]
 
 T = TypeVar("T")
 
@@ -87,6 +91,12 @@ class Connection:
     protocol_version: ClassVar[int] = 0
     #: Called with every packet while not None (`DebuggingCCDPC` sets it; anyone may, any time).
     trace: Tracer | None = None
+    #: Called while a payload too large for the read-ahead buffer (a frame, over 64 KiB) arrives:
+    #: ``progress(received, total)`` in bytes, first with what had arrived before (often 0), then
+    #: after each chunk of at most 256 KiB, last with ``received == total``; in the thread that
+    #: reads, so it must return at once (a progress bar, a counter). Whatever it raises ends the
+    #: receive and closes the connection. None: no calls (anyone may set it, any time).
+    progress: Progress | None = None
     _decoder: UnitReader[Any]
 
     def __init__(
@@ -370,7 +380,7 @@ class Connection:
             sendfixed(sock, packet, self.packettimeout, sent=sent)
         trace = self.trace
         if trace is not None:
-            trace(">", packet)
+            trace(">", excerpt([packet]))
         counters = self.counters
         counters.packets_sent += 1
         counters.bytes_sent += len(packet)
@@ -436,7 +446,7 @@ class Connection:
             if taken is not None:
                 counters.packets_received += 1
                 if trace is not None and units:
-                    trace("<", units[0] if len(units) == 1 else b"".join(units))
+                    trace("<", excerpt(units))
                 return taken
 
     def _receive_unit(
@@ -482,14 +492,22 @@ class Connection:
                 if digest is not None:
                     digest(view[:have])
             self._rx_start = self._rx_end = 0
+            hook = self.progress
+            watch: Callable[[memoryview], None] | None = digest
+            if hook is not None:
+                watch = _Watch(hook, digest, have, size)
+                hook(have, size)
             taken = recvinto(
-                sock, view[have:], wait, self.idletask, self.packettimeout, progress=digest
+                sock, view[have:], wait, self.idletask, self.packettimeout, progress=watch
             )
             return unit, digest, chunks + taken
         except error as exc:
             if lent is not None:
                 self._into = lent  # the unit is lost; its retransmission (gen. 3) may have it
             raise _packet_error(exc, decoder, chunks, before) from exc
+        except BaseException:  # the progress hook's: the message is cut, and so the link
+            self._drop()
+            raise
 
     def _drop(self) -> None:
         sock, self._sock = self._sock, None
@@ -509,6 +527,21 @@ class _Digest:
 
     def __call__(self, chunk: memoryview) -> None:
         self.value = self.function(chunk, self.value)
+
+
+class _Watch:
+    """Reports a large payload's bytes as they land to a `Progress` hook (and feeds its checksum,
+    if it has one)."""
+
+    def __init__(self, hook: Progress, digest: _Digest | None, received: int, total: int) -> None:
+        self.hook, self.digest, self.received, self.total = hook, digest, received, total
+
+    def __call__(self, chunk: memoryview) -> None:
+        digest = self.digest
+        if digest is not None:  # `digest(chunk)`, without a call more per chunk
+            digest.value = digest.function(chunk, digest.value)
+        self.received += len(chunk)
+        self.hook(self.received, self.total)
 
 
 def _packet_error(

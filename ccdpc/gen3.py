@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import enum
 import struct
-import zlib
 from typing import NamedTuple
 
+from . import checksum as crc
 from . import config
+from .checksum import Crc32
 from .errors import protocolerror
 from .messages import Status
 from .reader import HeaderReader
@@ -116,7 +117,7 @@ def encode_header(
     flags: int = 0,
 ) -> bytes:
     """The header of a frame carrying `payload` (its length and CRC are computed here)."""
-    return HEADER.pack(MAGIC, type, flags, session, seq, ack, len(payload), zlib.crc32(payload))
+    return HEADER.pack(MAGIC, type, flags, session, seq, ack, len(payload), crc.crc32(payload))
 
 
 def encode_frame(
@@ -157,10 +158,11 @@ def decode_header(data: bytes | bytearray, max_payload: int | None = None) -> He
 class FrameDecoder(HeaderReader[Header3, Frame3]):
     """Cuts a stream into `Frame3` objects: header checked before the payload, CRC after it."""
 
-    checksum = staticmethod(zlib.crc32)
+    checksum: Crc32
 
     def __init__(self, max_payload: int | None = None) -> None:
         super().__init__(HEADER_SIZE, config.maxpacketsize if max_payload is None else max_payload)
+        self.checksum = crc.crc32  # the one in use when the decoder is made
 
     def whole(self, buffer: bytearray, start: int, end: int) -> tuple[Frame3, int] | None:
         if end - start < HEADER_SIZE:
@@ -171,7 +173,7 @@ class FrameDecoder(HeaderReader[Header3, Frame3]):
             return None
         kind = _TYPES.get(type_)
         payload = buffer[start + HEADER_SIZE : stop]
-        if kind is None or zlib.crc32(payload) != crc:
+        if kind is None or self.checksum(payload) != crc:
             return None
         return _new(Frame3, (kind, flags, session, seq, ack, payload)), stop
 
@@ -179,7 +181,7 @@ class FrameDecoder(HeaderReader[Header3, Frame3]):
         return decode_header(unit, self.max_payload)
 
     def _message(self, header: Header3, payload: bytearray) -> Frame3:
-        crc = zlib.crc32(payload) if self._given_checksum is None else self._given_checksum
+        crc = self.checksum(payload) if self._given_checksum is None else self._given_checksum
         if crc != header.crc:
             raise protocolerror(
                 f"Bad CRC in {header.type.name} frame seq {header.seq}: "

@@ -7,9 +7,7 @@ takes frames and returns the bytes to send, so every rule is testable without a 
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from zlib import crc32
-
+from . import checksum
 from .errors import SessionLost, protocolerror
 from .gen3 import (
     HEADER,
@@ -46,7 +44,8 @@ class ClientSession:
         self._replies = 0
         self._next_seq = 1
         self._acked_to_peer = 0
-        self._unacked: OrderedDict[int, bytes] = OrderedDict()
+        # Commands by sequence number, in order (a dict keeps its insertion order).
+        self._unacked: dict[int, bytes] = {}
 
     @property
     def unacknowledged(self) -> int:
@@ -78,7 +77,10 @@ class ClientSession:
         seq = self._next_seq
         self._next_seq = seq + 1
         self._unacked[seq] = payload
-        return seq, self._command(seq, payload, 0)
+        # `_command`, inlined: this is the path of every command.
+        self._acked_to_peer = received = self.received
+        size, crc = len(payload), checksum.crc32(payload)
+        return seq, _pack(MAGIC, _COMMAND, 0, self.session, seq, received, size, crc) + payload
 
     def control_frame(self, type: Type, payload: bytes = b"") -> bytes:
         """A PING, ACK or CLOSE frame of this session."""
@@ -143,13 +145,13 @@ class ClientSession:
 
     def _command(self, seq: int, payload: bytes, flags: int) -> bytes:
         self._acked_to_peer = received = self.received
-        size, crc = len(payload), crc32(payload)
+        size, crc = len(payload), checksum.crc32(payload)
         return _pack(MAGIC, _COMMAND, flags, self.session, seq, received, size, crc) + payload
 
     def _forget_acknowledged(self, ack: int) -> None:
         unacked = self._unacked
-        while unacked and next(iter(unacked)) <= ack:
-            unacked.popitem(last=False)
+        while unacked and (first := next(iter(unacked))) <= ack:
+            del unacked[first]
 
 
 def _text(frame: Frame3) -> str:

@@ -32,7 +32,7 @@ class Sized(Protocol):
 class UnitReader(ABC, Generic[T]):
     """Base of the decoders: `feed(bytes)`, then `next_event()` until it returns None."""
 
-    #: The checksum a payload carries (`zlib.crc32` in generation 3), or None. A reader that
+    #: The checksum a payload carries (a CRC-32 in generation 3), or None. A reader that
     #: computes it while a payload arrives passes the result to `feed`, which then trusts it.
     checksum: Callable[[Buffer, int], int] | None = None
 

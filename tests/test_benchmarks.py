@@ -11,6 +11,7 @@ import pytest
 from benchmarks import device, driver, memory, prefilled, scaling, series, transport
 from benchmarks.__main__ import SUITES
 from benchmarks.harness import Result, interleaved_samples, table
+from ccdpc import checksum
 
 
 def assert_numbers(results: list[Result], names: list[str]) -> None:
@@ -40,12 +41,30 @@ def test_transport_benchmark_runs_and_reports_numbers() -> None:
 def test_driver_benchmark_runs_and_reports_numbers() -> None:
     names = []
     for protocol in (1, 2, 3):
-        names += [
-            f'command("STATUS") round trip, gen {protocol}',
-            f"read_frame 2.86 MB, gen {protocol}",
-            f"read_frame(into=buffer) 2.86 MB, gen {protocol}",
-        ]
-    names.append("raw recv_into + zlib.crc32 of the same bytes (context), gen 3")
+        names.append(f'command("STATUS") round trip, gen {protocol}')
+        for crc in checksum.CRC32S if protocol == 3 else [""]:
+            which = f" (CRC-32: {crc})" if crc else ""
+            names += [
+                f"read_frame 2.86 MB, gen {protocol}{which}",
+                f"read_frame(into=buffer) 2.86 MB, gen {protocol}{which}",
+            ]
+        if protocol == 3:
+            names += [
+                f"raw recv_into + {crc} crc32 of the same bytes (context), gen 3"
+                for crc in checksum.CRC32S
+            ]
+        names.append(
+            f"read_frame(into=buffer) 2.86 MB with a progress hook vs without (context), "
+            f"gen {protocol}"
+        )
+    names += [
+        f"client CPU per read_frame(into=buffer) 2.86 MB vs raw recv_into + {crc} crc32 "
+        "(context), gen 3"
+        for crc in checksum.CRC32S
+    ]
+    names.append(
+        "client CPU per read_frame(into=buffer) 2.86 MB with a progress hook vs without, gen 3"
+    )
     assert_numbers(driver.run(quick=True), names)
 
 
@@ -92,6 +111,8 @@ def test_memory_benchmark_runs_and_reports_numbers() -> None:
                 "device vs 1 device, gen 3",
                 "16 CCDPC devices in one server, each paced at 10 binned frames/s: 90th "
                 "percentile ms per fetch vs 1 device (context)",
+                "16 CCDPC devices in one server, each paced at 10 binned frames/s: CPU ms per "
+                "fetch, all processes, vs 1 device (context)",
                 "16 bare PyTango devices in one server, 0.72 MB calls/s per device vs 1 (context)",
                 "16 bare PyTango devices in one server, 0.72 MB calls/s in all vs 1 (context)",
             ],

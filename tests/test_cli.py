@@ -54,7 +54,9 @@ def test_acquire_saves_a_kcd_fabio_reads(
     code, text = run("acquire", sim.hostname, "-s", "0.2", "-b", "2", "-o", str(target))
     assert code == 0
     assert text.startswith("621x576 binning 2, 0.2 s: min ") and text.endswith(f"-> {target}\n")
-    assert "100.0%" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "100.0%" in err
+    assert "1 transfer [" in err and "100.0% 0.72/0.72 MB" in err  # the frame's own bar
     expected = numpy.frombuffer(synthetic_frame(621, 576, 3, 1), "<u2").reshape(576, 621)
     with fabio.open(str(target)) as image:
         assert numpy.array_equal(image.data, expected)

@@ -72,3 +72,34 @@ def test_frames_survive_random_cuts_byte_exact(lend: bool) -> None:
         for n in range(1, len(digests) + 1)
     ]
     assert digests == expected
+
+
+def test_suspend_drops_the_socket_and_keeps_the_session() -> None:
+    """A caller that judges the link dead (a reply overdue) suspends: the next operation resumes
+    the session; the command the PC swallowed goes again and is answered once, events too."""
+    with Simulator(protocol=3) as sim:
+        pc = CCDPC(sim.hostname)
+        assert isinstance(pc, ccdpc.CCDPC3)
+        session = pc.session_id
+        sim.set_faults(["stall-first"], once=True)
+        seq = pc.send(b"EXPOSE 0 2")  # swallowed: no reply will come on this connection
+        with pytest.raises(ccdpc.timeout):
+            pc.receive(0.2)
+        assert pc.connected  # a timeout before any byte leaves the link up: the driver can't tell
+        pc.suspend()
+        assert (pc.connected, pc.session_id) == (False, session)
+        reply = pc.receive(2)  # resumes: EXPOSE is sent again, and now answered
+        assert isinstance(reply, ccdpc.Reply)
+        assert (reply.text, reply.seq) == ("EXPOSING 0.000 2", seq)
+        events = [pc.receive(2) for _ in range(4)]
+        assert [e.text for e in events if isinstance(e, Event)] == [
+            "STATE EXPOSING",
+            "STATE READING",
+            "FRAME 1 621 576",
+            "STATE IDLE",
+        ]
+        assert pc.command("STATUS") == "IDLE frames=1"  # executed once
+        with pytest.raises(ccdpc.timeout):
+            pc.receive(0.2)  # nothing twice
+        assert (pc.session_id, pc.counters.reconnects) == (session, 1)
+        pc.close()

@@ -30,6 +30,9 @@ Where each strikes (carried out by `ccdpc.sim.link`; faults are read at that mom
   `trickle` wins when both are set), `drop-session` (generation 3: FIN once `drop_after` bytes,
   default 1000, have been sent after the greeting on this connection, even in the middle of a
   frame; every connection again).
+
+Faults set with ``once`` (`Simulator.set_faults`) are each cleared the first time they act: a
+glitch rather than a broken PC (`slow` acts when a chunk is first held back).
 """
 
 from __future__ import annotations

@@ -24,6 +24,9 @@ class Gen3Handler(Handler):
         self._decoder = FrameDecoder()
         self._session: Session | None = None
         self._done = False
+        # A fault swallowed a command: those after it are not executed on this connection either
+        # (they would be a gap), but sent again, with it, by the client's resume.
+        self._swallowed = False
 
     @staticmethod
     def refusal() -> bytes:
@@ -97,8 +100,8 @@ class Gen3Handler(Handler):
             self._violation(f"unexpected {frame.type.name} frame from a client")
 
     def _command(self, session: Session, frame: Frame3) -> None:
-        if frame.seq <= session.received:
-            return  # a duplicate after a resume: executed already
+        if frame.seq <= session.received or self._swallowed:
+            return  # a duplicate after a resume (executed already), or one behind a swallowed one
         if frame.seq != session.received + 1:
             self._violation(f"command {frame.seq} after {session.received}")
             return
@@ -114,7 +117,7 @@ class Gen3Handler(Handler):
                 messages.append(session.reliable(Type.DATA, result.data))
             self.link.send(Outgoing(messages, reply=True))
 
-        self.link.command(bytes(frame.payload), answer)
+        self._swallowed = not self.link.command(bytes(frame.payload), answer)
 
     def _violation(self, message: str) -> None:
         """A client that breaks the protocol gets CLOSE with the reason; the session ends."""

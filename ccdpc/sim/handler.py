@@ -8,39 +8,17 @@ and the faults. One handler class per generation, chosen from a table keyed by m
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar, Protocol
+from collections.abc import Callable
+from typing import ClassVar, Protocol
 
 from .detector import Result
-
-if TYPE_CHECKING:
-    from .sessions import SessionTable
+from .outgoing import Outgoing, Part
+from .sessions import SessionTable
 
 __all__ = ["REFUSAL", "Handler", "LinkContext", "Outgoing", "Part"]
 
 #: The text of the refusal a second client gets (docs/protocol.md section 6).
 REFUSAL = "another client is connected"
-
-Part = bytes | bytearray | memoryview
-
-
-@dataclass
-class Outgoing:
-    """Messages to send back to back, each given in parts (a header, then a large payload
-    without copying it). Nothing else goes on the wire between the messages of one `Outgoing`."""
-
-    messages: Sequence[tuple[Part, ...]]
-    #: The first sending of the answer to a command: the reply faults act on it.
-    reply: bool = False
-    #: The greeting: the `drop-session` byte count starts after it.
-    greeting: bool = False
-    #: Close the connection (FIN) once these messages are sent.
-    close_after: bool = False
-
-    @property
-    def size(self) -> int:
-        return sum(len(part) for message in self.messages for part in message)
 
 
 class LinkContext(Protocol):

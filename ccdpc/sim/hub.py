@@ -50,6 +50,7 @@ class Hub:
         self.sessions = SessionTable(random.Random(settings.seed))
         self.stopping = False
         self._faults = faults
+        self._once = False
         self._slot = threading.Condition(self.lock)
         self._active: object | None = None
         self._sink: Callable[[str], None] | None = None
@@ -60,9 +61,18 @@ class Hub:
     def faults(self) -> frozenset[str]:
         return self._faults
 
-    def set_faults(self, names: frozenset[str] | list[str] | tuple[str, ...]) -> None:
+    def set_faults(
+        self, names: frozenset[str] | list[str] | tuple[str, ...], *, once: bool = False
+    ) -> None:
         # One assignment: a connection reading the faults sees the old or the new set, whole.
         self._faults = check_faults(names, self.settings.protocol)
+        self._once = once
+
+    def spent(self, name: str) -> None:
+        """Fault `name` has just acted: with faults set `once`, it is cleared now."""
+        with self.lock:
+            if self._once:
+                self._faults = self._faults - {name}
 
     # -- one controlling client -------------------------------------------------------------------
 

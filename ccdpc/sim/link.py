@@ -24,7 +24,7 @@ from collections.abc import Callable
 
 from ..greeting import encode_greeting
 from .detector import Result
-from .faults import garbage
+from .faults import REPLY_FAULTS, garbage
 from .gen1_handler import Gen1Handler
 from .gen2_handler import Gen2Handler
 from .gen3_handler import Gen3Handler
@@ -115,13 +115,16 @@ class Link:
         if self._stalled or self._reset or self._closing:
             return False
         if "reset" in faults:
+            self._hub.spent("reset")
             self._reset = True
             return False
         if "half-close" in faults:
+            self._hub.spent("half-close")
             self._half_closed = self._stalled = True
             self._close_output()
             return False
         if "stall-first" in faults:
+            self._hub.spent("stall-first")
             self._stalled = True
             return False
         self._hub.execute(payload, answer)
@@ -147,9 +150,13 @@ class Link:
     def _greet(self) -> None:
         settings = self._hub.settings
         if "silent" in self._hub.faults:
+            self._hub.spent("silent")
             self._silent = True
             return
-        major = WRONG_MAJOR if "wrong-version" in self._hub.faults else settings.protocol
+        major = settings.protocol
+        if "wrong-version" in self._hub.faults:
+            self._hub.spent("wrong-version")
+            major = WRONG_MAJOR
         self._queue.put(Outgoing([(encode_greeting(major, settings.minor),)], greeting=True))
         handler_class = HANDLERS[settings.protocol]
         if not self._hub.claim(self, GRACE):
@@ -249,6 +256,8 @@ class Link:
         messages = list(out.messages)
         if out.reply and messages and self._handler is not None:
             first = b"".join(messages[0])
+            for name in sorted(faults & REPLY_FAULTS):
+                self._hub.spent(name)  # the one in force acts now (with `once`: all of them go)
             if "huge-length" in faults:
                 self._write(self._handler.huge_header(first))
                 self._stalled = True
@@ -279,6 +288,7 @@ class Link:
         if counted and "drop-session" in faults:
             budget = self._drop_after() - self._sent
             if len(view) >= budget:
+                self._hub.spent("drop-session")
                 self._send(view[: max(budget, 0)])
                 self._close_output()
                 raise _Closed
@@ -296,6 +306,7 @@ class Link:
     def _send(self, view: memoryview) -> None:
         faults = self._hub.faults
         if "trickle" in faults:
+            self._hub.spent("trickle")
             self._trickle(view)
         elif "slow" in faults:
             self._send_slowly(view)
@@ -319,6 +330,7 @@ class Link:
             if now >= self._slow_next:
                 self._slow_room, self._slow_next = chunk, now + delay
             elif not self._slow_room:
+                self._hub.spent("slow")  # a chunk comes late: that is the fault acting
                 if self._wakeup.wait(self._slow_next - now):
                     raise _Closed
                 continue

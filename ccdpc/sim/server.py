@@ -109,9 +109,13 @@ class Simulator:
         """The faults in force."""
         return self._hub.faults
 
-    def set_faults(self, faults: Iterable[str]) -> None:
-        """Change the faults; they act on the messages and connections that follow."""
-        self._hub.set_faults(tuple(faults))
+    def set_faults(self, faults: Iterable[str], *, once: bool = False) -> None:
+        """Change the faults; they act on the messages and connections that follow.
+
+        With `once`, each acts once and is then cleared: a glitch, which a generation 3 client
+        rides out by resuming its session on a connection that works.
+        """
+        self._hub.set_faults(tuple(faults), once=once)
 
     @property
     def connected(self) -> bool:

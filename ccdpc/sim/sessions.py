@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..gen3 import RETRANSMIT, Type, encode_frame, encode_header
-from .handler import Outgoing, Part
+from .outgoing import Outgoing, Part
 
 __all__ = ["SESSION_LIFETIME", "Session", "SessionTable"]
 

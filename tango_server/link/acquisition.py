@@ -8,9 +8,8 @@ around every call. The reply texts and events are those of docs/protocol.md, sec
 
 Progress, the honest and simple way: each phase of an operation is an equal share (Acquire:
 exposure, readout, transfer, a third each; Expose: halves; ReadFrame: the transfer alone). The
-exposure and the readout advance with the PC's own STATUS figures (seconds, rows). The transfer
-counts as done when the frame has arrived: the driver receives a message in one call and reports
-no figure during it, so Status names the phase and the size instead of inventing a percentage.
+exposure and the readout advance with the PC's own STATUS figures (seconds, rows), the transfer
+with the bytes the driver has received (`on_transfer`, from its progress hook).
 """
 
 from __future__ import annotations
@@ -73,6 +72,7 @@ class Operation:
     fraction: float = 0.0
     size: tuple[int, int] | None = None
     receiving: bool = False
+    received: int = 0  # bytes of the frame so far, while `receiving`
     aborted: bool = False
     error: BaseException | None = None
 
@@ -223,6 +223,13 @@ class Acquisition:
             return
         self.frame, self.frame_number, op.phase = frame, self.frame_number + 1, Phase.DONE
 
+    def on_transfer(self, received: int, total: int) -> None:
+        """`received` of the `total` bytes of a frame have arrived (the worker's READ's, if it
+        is receiving one)."""
+        op = self.operation
+        if op is not None and op.receiving and not op.finished and total:
+            op.received, op.fraction = received, min(received / total, 1.0)
+
     def on_event(self, text: str) -> None:
         """An event of generation 2 or 3; ``STATE <state>`` ones matter here."""
         word, _, rest = text.partition(" ")
@@ -332,6 +339,8 @@ class Acquisition:
             return f"{op.name}: asking for the frame"
         width, height = op.size
         size = width * height * 2 / 1e6
+        if op.received:
+            return f"{op.name}: reading {op.received / 1e6:.1f} of {size:.2f} MB"
         return f"{op.name}: transferring the frame, {width} x {height} pixels, {size:.2f} MB"
 
 

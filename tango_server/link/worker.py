@@ -12,9 +12,12 @@ stop the link. So neither a command nor a message waits for a poll period, and a
 sleeps. The wait ends early only when the clock calls (`_patience`).
 
 A generation 3 link that is lost keeps its connection object, and so its session: the worker
-resumes it (`CCDPC3.resume`) with the reconnection back-off, and the replies, data and events the
-server kept then arrive as if nothing had happened. Only a lost session, a protocol error, a hung
-PC (no reply within FirstPacketTimeout) or a Disconnect close it. Everything here runs in the
+resumes it (`CCDPC3.resume`) at once, then, while that fails, with the reconnection back-off, and
+the replies, data and events the server kept then arrive as if nothing had happened. A reply
+overdue past FirstPacketTimeout is a link lost too (`CCDPC3.suspend`): from here a hung PC and a
+link that stopped carrying look the same, and a resume tells them apart. Only a lost session, a
+protocol error, `RESUME_BUDGET` resumes in a row that brought no message while one was awaited (a
+hung PC), or a Disconnect close it. Everything here runs in the
 worker or under the condition `_cv`; `Link` adds what callers ask for. No tango import.
 """
 
@@ -37,7 +40,7 @@ from .mailbox import UNKNOWN_SEQ, Ticket
 from .settings import Settings
 from .state import NotConnected
 
-__all__ = ["CLOSE_WAIT", "IDLE", "LinkWorker"]
+__all__ = ["CLOSE_WAIT", "IDLE", "RESUME_BUDGET", "LinkWorker"]
 
 #: The longest the worker waits on a quiet wire before it calls the driver (`receive(0)`): a
 #: generation 3 driver sends its keep-alive PING (after 5 s of silence) and notices an unanswered
@@ -47,6 +50,13 @@ IDLE = 1.0
 #: at once; a lost link gets hardly any grace, as a hung peer would not answer at all.
 CLOSE_WAIT = 1.0
 LOST_CLOSE_WAIT = 0.2
+#: Resumes in a row that may bring no message while a reply (or data) is awaited. The PC got its
+#: commands again on a fresh connection and still said nothing: it is hung, and a further resume
+#: would only hide that.
+RESUME_BUDGET = 1
+#: Seconds between two showings of a frame's transfer (Progress, Status): a transfer of a few
+#: milliseconds shows none, and costs the driver's hook a clock read per chunk.
+TRANSFER_PERIOD = 0.1
 
 
 def _readable(fds: tuple[int, ...], timeout: float) -> list[int]:
@@ -76,6 +86,9 @@ class LinkWorker(LinkBooks):
         self._worker = threading.Thread(
             target=self._run, name=f"ccdpc {settings.hostname}", daemon=True
         )
+        # Resumes since the last message arrived, counted while one is awaited (`RESUME_BUDGET`).
+        self._fruitless = 0
+        self._transfer_due: float | None = None  # when a transfer under way is shown next
 
     def start(self) -> None:
         """Start the worker; it connects at once if `Settings.auto_connect`."""
@@ -174,8 +187,9 @@ class LinkWorker(LinkBooks):
             self._attempts += 1
             keep = self._wanted and not self._stopping  # else Disconnect came meanwhile
             if keep:
+                conn.progress = self._on_transfer
                 self._conn, self._connect_error, self._fault = conn, None, ""
-                self._backoff = BACKOFF[0]
+                self._backoff, self._fruitless = BACKOFF[0], 0
                 self._mail.clear_alarms()
                 if self._connected_once:
                     self._reconnects += 1
@@ -185,6 +199,24 @@ class LinkWorker(LinkBooks):
             self._cv.notify_all()
         if not keep:
             conn.close(CLOSE_WAIT)
+        self._changed()
+
+    def _on_transfer(self, received: int, total: int) -> None:
+        """The driver's progress hook, in this thread, while a frame arrives: shown every
+        `TRANSFER_PERIOD` from its start on."""
+        now = time.monotonic()
+        due = self._transfer_due
+        if received >= total:
+            self._transfer_due = None  # its data message comes next, and shows it whole
+            return
+        if due is None:
+            self._transfer_due = now + TRANSFER_PERIOD
+            return
+        if now < due:
+            return
+        self._transfer_due = now + TRANSFER_PERIOD
+        with self._cv:
+            self._acq.on_transfer(received, total)
         self._changed()
 
     def _resume(self, conn: ccdpc.Connection) -> None:
@@ -202,7 +234,8 @@ class LinkWorker(LinkBooks):
                 self._attempts += 1
                 self._resume_failures += 1
                 self._connect_error = exc
-            closed = not self._lost(conn, exc)  # another back-off, or closed: the session is gone
+            # Another back-off, or closed: the session is gone.
+            closed = not self._lost(conn, exc, at_once=False)
             if closed and isinstance(exc, ccdpc.SessionLost):
                 with self._cv:  # the PC answered, so it is back (restarted): a new session now
                     if self._retry_at is not None:
@@ -210,6 +243,8 @@ class LinkWorker(LinkBooks):
             return
         with self._cv:
             self._attempts += 1
+            if self._mail.waiting_since is not None:
+                self._fruitless += 1
             if self._conn is conn:
                 self._resuming, self._fault, self._connect_error = False, "", None
                 self._resume_failures, self._backoff = 0, BACKOFF[0]
@@ -223,6 +258,7 @@ class LinkWorker(LinkBooks):
         """Wait for a message, a wake-up or the clock; read the message, if one is there."""
         if not self._wait(conn):
             return
+        self._transfer_due = None  # a frame arriving in this receive is shown from its start
         try:
             message = conn.receive(0)  # no wait: the socket is readable, or the clock called
         except ccdpc.timeout as exc:
@@ -238,6 +274,7 @@ class LinkWorker(LinkBooks):
             return  # a close from another thread holds the lock: the next turn sees the result
         now = time.monotonic()
         refused: ccdpc.CommandError | None = None
+        self._fruitless = 0
         with self._cv:
             ticket = self._mail.first if isinstance(message, ccdpc.Reply) else None
             try:
@@ -344,14 +381,39 @@ class LinkWorker(LinkBooks):
         limit = self.settings.first_packet_timeout
         with self._cv:
             late = self._mail.overdue(time.monotonic(), limit)
-        if late is not None:  # the PC is hung, not the link lost: a resume would not help
-            self._lost(conn, ccdpc.timeout(f"No reply to {late.text!r} within {limit:g} s"))
+        if late is None:
+            return
+        text = f"No reply to {late.text!r} within {limit:g} s"
+        if isinstance(conn, ccdpc.CCDPC3):
+            if self._fruitless < RESUME_BUDGET:
+                conn.suspend()  # a hung PC or a dead link: the resume tells
+            else:
+                text += f", even after resuming session {conn.session_id}: the PC is hung"
+        self._lost(conn, ccdpc.timeout(text))
 
-    def _lost(self, conn: ccdpc.Connection, exc: BaseException) -> bool:
-        """The link failed: suspend a resumable session (returns True), else close."""
+    def _lost(self, conn: ccdpc.Connection, exc: BaseException, *, at_once: bool = True) -> bool:
+        """The link failed: resume a resumable session (at once, unless `at_once` is False or
+        that fails: then after the back-off) and return True; else close."""
         if self._resumable(conn, exc):
-            self._suspend(conn, exc)
-            return True
+            if not at_once:
+                self._suspend(conn, exc)
+                return True
+            assert isinstance(conn, ccdpc.CCDPC3)
+            with self._cv:
+                spent = self._fruitless >= RESUME_BUDGET and self._mail.waiting_since is not None
+            if not spent:
+                with self._cv:
+                    self._record(
+                        logging.WARNING,
+                        f"Link to {self.settings.hostname} lost ({explain(exc)}); "
+                        f"resuming session {conn.session_id}",
+                    )
+                self._resume(conn)
+                return True
+            exc = type(exc)(
+                f"{exc}; resumed session {conn.session_id} {self._fruitless} time(s) and "
+                "still no answer: the PC is hung"
+            )
         conn.close(LOST_CLOSE_WAIT)
         with self._cv:
             if self._conn is conn:

@@ -81,6 +81,18 @@ def test_stall_first_answers_nothing_and_executes_nothing(sim: Simulator, connec
     assert again.command("STATUS").text == "IDLE frames=0"
 
 
+def test_faults_set_once_act_once(sim: Simulator, connect: Connect) -> None:
+    client = connect(sim)
+    sim.set_faults(["stall-mid"], once=True)
+    client.send_command("STATUS")
+    full = reply_bytes(client)
+    assert client.recv_exactly(len(full) // 2) == full[: len(full) // 2]
+    assert sim.faults == frozenset()  # spent: the next connection is served normally
+    client.close()
+    wait_until(lambda: not sim.connected)
+    assert connect(sim).command("STATUS").text == "IDLE frames=0"
+
+
 @pytest.mark.parametrize("fault", ["stall-mid", "close-mid"])
 def test_half_a_reply_then_stall_or_close(sim: Simulator, connect: Connect, fault: str) -> None:
     client = connect(sim)

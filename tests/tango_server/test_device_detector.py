@@ -8,6 +8,7 @@ leaves the device connected, idle, with binning 1 and nothing pending.
 from __future__ import annotations
 
 import queue
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +27,9 @@ from .conftest import wait_until
 from .devices import device_server, drain, reason
 
 Image = npt.NDArray[np.uint16]
+#: What Status says while a frame arrives: its size first, then how much of it is in.
+TRANSFER = re.compile(r"transferring the frame|reading [0-9.]+ of [0-9.]+ MB")
+READING = re.compile(r"ReadFrame: reading [0-9.]+ of 0\.72 MB")
 PC = tuple[Simulator, tango.DeviceProxy, Path]
 
 
@@ -144,7 +148,7 @@ def test_abort_during_transfer(sim: Simulator, dev: tango.DeviceProxy) -> None:
     number = acquire(dev)
     sim.set_faults(["trickle"])  # the frame now comes one byte per send(): seconds
     dev.ReadFrame()
-    wait_until(lambda: "transferring the frame" in dev.Status(), 5, "transferring")
+    wait_until(lambda: TRANSFER.search(dev.Status()), 5, "transferring")
     assert dev.State() == DevState.RUNNING
     why, took = timed(dev.Abort)
     assert (why, took < 0.5) == ("", True)  # nothing for the PC to stop: at once
@@ -154,6 +158,25 @@ def test_abort_during_transfer(sim: Simulator, dev: tango.DeviceProxy) -> None:
     sim.set_faults([])
     assert dev.FrameNumber == number  # the frame was dropped
     assert dev.Command("IDENT").startswith("KAPPACCD-SIM ")
+
+
+def test_progress_and_status_follow_a_slow_transfer(sim: Simulator, dev: tango.DeviceProxy) -> None:
+    dev.Binning = 2
+    number = acquire(dev)
+    sim.set_faults(["slow"])  # 1460 bytes per 2 ms: the binned frame takes about a second
+    dev.ReadFrame()
+    seen: list[tuple[float, str]] = []
+
+    def midway() -> bool:
+        progress, status = dev.Progress, dev.Status()
+        seen.append((progress, status))
+        return 0 < progress < 100 and READING.search(status) is not None
+
+    wait_until(midway, 10, "Progress and Status midway through the frame")
+    wait_until(lambda: dev.FrameNumber == number + 1, 20, "the frame in")
+    assert dev.Progress == 100.0
+    progresses = [p for p, _ in seen]
+    assert progresses == sorted(progresses)  # it only moves forward
 
 
 def test_save_frame_kcd_and_npy(sim: Simulator, dev: tango.DeviceProxy, pc: PC) -> None:

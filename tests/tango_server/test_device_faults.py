@@ -23,6 +23,7 @@ from ccdpc.sim import Simulator, synthetic_frame
 from ..fault_report import Case, FaultMatrix
 from .conftest import wait_until
 from .devices import device_server, reason
+from .test_device_resume import receive_all
 
 CLIENT_TIMEOUT = 3.0
 
@@ -63,6 +64,45 @@ def recovered(case: Case, condition: Callable[[], object], timeout: float, what:
         wait_until(condition, timeout, what)
 
 
+def resumes_through(
+    fault: str,
+    fault_matrix: FaultMatrix,
+    scenario: str | None = None,
+    sim_options: dict[str, Any] | None = None,
+    **properties: Any,
+) -> None:
+    """Generation 3: `fault` strikes once, on an exposure's command or reply; the device resumes
+    the session at once and the command behind it is answered within the client's timeout, the
+    session the same, every reply and event delivered exactly once, in order."""
+    properties = {"PacketTimeout": 0.5, "ConnectTimeout": 1.0, **properties}
+    with (
+        pc_with(3, [], sim_options, **properties) as (sim, dev),
+        fault_matrix.case(scenario or fault, 3) as case,
+    ):
+        dev.Connect()
+        session, reconnects = dev.SessionId, dev.Reconnects
+        sim.set_faults([fault], once=True)
+        start = time.monotonic()
+        dev.Send(b"EXPOSE 0 2")  # the fault strikes this command or its reply
+        assert dev.Command("IDENT").startswith("KAPPACCD-SIM ")
+        case.seconds = time.monotonic() - start
+        assert case.seconds < CLIENT_TIMEOUT
+        assert not sim.faults, "the fault never struck"
+        assert receive_all(dev, 5) == [
+            "EXPOSING 0.000 2",
+            "STATE EXPOSING",
+            "STATE READING",
+            "FRAME 1 621 576",
+            "STATE IDLE",
+        ]
+        assert (dev.SessionId, dev.Reconnects) == (session, reconnects + 1)
+        assert dev.State() == DevState.ON
+        assert dev.Command("STATUS") == "IDLE frames=1"  # EXPOSE ran once
+        why, _ = timed_failure(lambda: dev.Receive(0))
+        assert why == "CCDPC_Timeout"  # nothing came twice
+        case.outcome = f"ok: resumed session, every message once, {dev.State()}"
+
+
 def test_stall_first(protocol: int, fault_matrix: FaultMatrix) -> None:
     with (
         pc_with(protocol, ["stall-first"], FirstPacketTimeout=1.0) as (_, dev),
@@ -80,14 +120,27 @@ def test_stall_first(protocol: int, fault_matrix: FaultMatrix) -> None:
         wait_until(lambda: dev.State() == DevState.FAULT, 2, "FAULT once FirstPacketTimeout passed")
         case.outcome = outcome(why, dev)
         assert "No reply to 'IDENT' within 1 s" in dev.Status()
+        if protocol == 3:  # the session was resumed once: the PC got IDENT again, and is hung
+            assert "even after resuming session" in dev.Status()
+            assert dev.Reconnects == 1
+            case.outcome += ", after one resume"
         assert "No reply to 'IDENT'" in dev.LastError
         why, took = timed_failure(lambda: dev.Command("IDENT"))
         assert (why, took < 0.5) == ("CCDPC_NotConnected", True)
 
 
+def test_hung_once_resumes(fault_matrix: FaultMatrix) -> None:
+    """A reply overdue past FirstPacketTimeout: the device resumes the session, the PC gets the
+    commands it swallowed again, and answers them."""
+    resumes_through("stall-first", fault_matrix, "stall-first, once", FirstPacketTimeout=1.0)
+
+
 def test_stall_mid(protocol: int, fault_matrix: FaultMatrix) -> None:
+    if protocol == 3:
+        resumes_through("stall-mid", fault_matrix)
+        return
     with (
-        pc_with(protocol, ["stall-mid"], PacketTimeout=1.5) as (sim, dev),
+        pc_with(protocol, ["stall-mid"], PacketTimeout=1.5) as (_, dev),
         fault_matrix.case("stall-mid", protocol) as case,
     ):
         dev.Connect()
@@ -99,15 +152,8 @@ def test_stall_mid(protocol: int, fault_matrix: FaultMatrix) -> None:
             assert why in ("CCDPC_Timeout", "CCDPC_Busy", "CCDPC_NotConnected")
             assert took < CLIENT_TIMEOUT
             reasons.append(why)
-        if protocol == 3:
-            sim.set_faults([])  # so that the resume, 0.25 s after the loss, goes through
         wait_until(lambda: "Incomplete packet received" in dev.LastError, 3, "the stall seen")
         case.outcome = f"DevFailed {' then '.join(reasons)}, {dev.State()}"
-        if protocol == 3:  # the session is resumed, and the reply sent again, whole
-            recovered(case, lambda: dev.State() == DevState.ON, 5, "ON once resumed")
-            assert bytes(dev.Receive(2000)).startswith(b"KAPPACCD-SIM ")
-            assert dev.Reconnects == 1
-            return
         assert dev.State() == DevState.FAULT
         assert "Incomplete packet received" in dev.Status()
         assert dev.ConnectionState == 4
@@ -246,28 +292,40 @@ def test_connection_closed_under_a_reply(protocol: int, fault_matrix: FaultMatri
 
 
 def test_connection_reset_at_every_command(protocol: int, fault_matrix: FaultMatrix) -> None:
+    if protocol == 3:
+        resumes_through("reset", fault_matrix)
+        return
     with (
-        pc_with(protocol, ["reset"]) as (sim, dev),
+        pc_with(protocol, ["reset"]) as (_, dev),
         fault_matrix.case("reset", protocol) as case,
     ):
         dev.Connect()
         why, took = timed_failure(lambda: dev.Command("IDENT"), case)
         assert took < CLIENT_TIMEOUT
-        if protocol == 3:
-            # Its resumes are reset as well: the link is lost, the session and the command kept.
-            assert why == "CCDPC_Timeout"
-            wait_until(lambda: dev.State() == DevState.FAULT, what="FAULT after the resumes")
-            assert f"Link to {sim.hostname} lost (" in dev.Status()
-            assert "kept. Resuming it: attempt " in dev.Status()
-            case.outcome = outcome(why, dev)
-            sim.set_faults([])
-            recovered(case, lambda: dev.State() == DevState.ON, 10, "ON once resumed")
-            assert bytes(dev.Receive(2000)).startswith(b"KAPPACCD-SIM ")  # once, not lost
-        else:
-            assert why == "CCDPC_Error"
-            assert dev.State() == DevState.FAULT
-            assert "Socket died on us." in dev.Status()
-            case.outcome = outcome(why, dev)
+        assert why == "CCDPC_Error"
+        assert dev.State() == DevState.FAULT
+        assert "Socket died on us." in dev.Status()
+        case.outcome = outcome(why, dev)
+
+
+@pytest.mark.parametrize("fault", ["reset", "half-close"])
+def test_resumes_that_bring_nothing_end_in_fault(fault: str, fault_matrix: FaultMatrix) -> None:
+    """Generation 3, the fault at every command: each resume brings the command to a PC that
+    again does not answer; once the budget is spent, FAULT says so, and the session is closed."""
+    with (
+        pc_with(3, [fault], PacketTimeout=0.5, ConnectTimeout=1.0) as (_, dev),
+        fault_matrix.case(f"{fault}, every time", 3) as case,
+    ):
+        dev.Connect()
+        why, took = timed_failure(lambda: dev.Command("IDENT"), case)
+        assert took < CLIENT_TIMEOUT
+        assert why in ("CCDPC_Timeout", "CCDPC_Error", "CCDPC_EmptyPacket")
+        wait_until(lambda: dev.State() == DevState.FAULT, 5, "FAULT once the budget is spent")
+        status = dev.Status()
+        assert "time(s) and still no answer" in status
+        assert "Use Connect to try again" in status  # closed, not resuming any more
+        assert dev.read_attribute("SessionId").quality == tango.AttrQuality.ATTR_INVALID
+        case.outcome = outcome(why, dev) + ", the session given up"
 
 
 def test_bad_crc(fault_matrix: FaultMatrix) -> None:
@@ -415,33 +473,17 @@ def test_link_lost_then_repaired(
 ) -> None:
     # slow: 8 bytes, then 2 s to the next chunk, more than the PacketTimeout.
     scenario = "slow, a chunk late" if fault == "slow" else fault
+    if protocol == 3:
+        resumes_through(fault, fault_matrix, scenario, options)
+        return
     with (
         pc_with(protocol, [], options, PacketTimeout=0.5, ConnectTimeout=1.0) as (sim, dev),
         fault_matrix.case(scenario, protocol) as case,
     ):
         dev.Connect()
         sim.set_faults([fault])
-        if protocol == 3 and fault == "header-only":
-            # The resume gets the reply again, whole: retransmissions are sent intact.
-            start = time.monotonic()
-            assert dev.Command("IDENT").startswith("KAPPACCD-SIM ")
-            case.seconds = time.monotonic() - start
-            assert message in dev.LastError
-            assert (dev.Reconnects, dev.State()) == (1, DevState.ON)
-            case.outcome = f"ok: resumed, reply sent again, {dev.State()}"
-            return
         why, took = timed_failure(lambda: dev.Command("IDENT"), case)
         assert took < CLIENT_TIMEOUT
-        if protocol == 3:  # the session is kept and resumed: the device's wait ends first
-            assert why == "CCDPC_Timeout"
-            wait_until(lambda: message in dev.LastError, 3, "the failure seen")
-            assert dev.State() == DevState.FAULT
-            assert "kept. Resuming it: attempt " in dev.Status()
-            case.outcome = outcome(why, dev)
-            sim.set_faults([])
-            recovered(case, lambda: dev.State() == DevState.ON, 10, "ON once resumed")
-            assert bytes(dev.Receive(2000)).startswith(b"KAPPACCD-SIM ")  # once, not lost
-            return
         expected = "CCDPC_EmptyPacket" if fault == "half-close" else "CCDPC_Timeout"
         assert why == expected
         assert dev.State() == DevState.FAULT

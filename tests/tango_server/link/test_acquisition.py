@@ -43,6 +43,9 @@ def test_acquire_goes_through_its_phases_by_status_polls() -> None:
     assert acq.next_command(NOW) == "READ"
     answer(acq, "READ", "FRAME 2 1")
     assert acq.view().activity.endswith("transferring the frame, 2 x 1 pixels, 0.00 MB")
+    acq.on_transfer(3, 4)  # the driver's progress hook: bytes so far, of the total
+    assert acq.view().activity.endswith("reading 0.0 of 0.00 MB")
+    assert acq.view().progress == pytest.approx(100 * (2 + 3 / 4) / 3)
     acq.on_data(Data(bytearray(b"\x01\x00\x02\x01")))
     view = acq.view()
     assert (view.frame_number, view.width, view.height, view.progress) == (1, 2, 1, 100.0)

@@ -178,6 +178,30 @@ def test_hung_peer_is_a_fault(start_sim: StartSim, make_link: Callable[..., Link
     assert state(link) is LinkState.FAULT
 
 
+def test_hung_reply_on_generation_3_resumes_the_session(
+    start_sim: StartSim, make_link: Callable[..., Link]
+) -> None:
+    """Overdue past FirstPacketTimeout: the link drops the socket, keeps the session, resumes;
+    the PC gets the command again and answers it, once."""
+    sim = start_sim(3)
+    link = make_link(sim, first_packet_timeout=0.5)
+    link.connect(2)
+    session = link.snapshot().session_id
+    sim.set_faults(["stall-first"], once=True)
+    start = time.monotonic()
+    assert link.command(b"IDENT", 2).text.startswith("KAPPACCD-SIM ")
+    assert 0.5 < time.monotonic() - start < 2
+    snap = link.snapshot()
+    assert (snap.session_id, snap.counters.reconnects, snap.state) == (
+        session,
+        1,
+        LinkState.CONNECTED,
+    )
+    assert "No reply to 'IDENT' within 0.5 s" in snap.last_error
+    with pytest.raises(WaitTimeout):
+        link.receive(0.2)  # the reply came once
+
+
 def test_snapshot_says_when_the_clock_alone_changes_it(
     start_sim: StartSim, make_link: Callable[..., Link]
 ) -> None:
@@ -219,6 +243,12 @@ def test_stalled_transfer(
     with pytest.raises(LinkBusy, match="nothing sent"):
         link.send(b"TEMP", 0.3)  # the worker is stuck in the transfer
     assert time.monotonic() - start < 0.5
+    if protocol == 3:  # the session is resumed at once; its reply comes again, whole, once
+        reply = link.receive(3)
+        assert isinstance(reply, ccdpc.Reply) and reply.text.startswith("KAPPACCD-SIM ")
+        assert "Incomplete packet received" in link.snapshot().last_error
+        assert state(link) is LinkState.CONNECTED
+        return
     wait_until(lambda: state(link) is LinkState.FAULT, 2, "FAULT after the packet timeout")
     assert "Incomplete packet received" in link.snapshot().text
 
