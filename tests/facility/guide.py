@@ -225,6 +225,10 @@ def starter(run: Run) -> None:
     stack.run(["tango_admin", "--add-property", admin, "AutoRestartDuration",
                str(AUTO_RESTART_MINUTES)])  # fmt: skip
     stack.run(["tango_admin", "--add-property", admin, "LogFileHome", str(logs)])
+    # The device's own log (info_stream, error_stream) to a file, at level INFO.
+    stack.run(["tango_admin", "--add-property", DEVICE, "logging_level", "INFO"])
+    stack.run(["tango_admin", "--add-property", DEVICE, "logging_target",
+               f"file::{logs}/bl_kappaccd_pc.log"])  # fmt: skip
     # Startup level 2, controlled: Starter starts it with the host and watches it.
     level = (
         "import tango; i = tango.DbServerInfo(); i.name, i.host, i.mode, i.level = "
@@ -285,6 +289,8 @@ def checks(run: Run) -> None:
     assert frame.shape == (device.FrameHeight, device.FrameWidth) and frame.any(), frame.shape
     saved = Path(device.SaveFrame(f"facility_{number:04d}.kcd"))
     assert saved.parent == run.data and saved.stat().st_uid == pwd.getpwnam("tango").pw_uid
+    log = run.stack.work / "starter-logs" / "bl_kappaccd_pc.log"
+    wait_for(lambda: f"Frame saved to {saved}" in log.read_text(), 10, f"the device's log {log}")
     run.say(f"ON, Command, Acquire, CHANGE_EVENT FrameNumber {number}, Frame {frame.shape}, "
             f"SaveFrame {saved.name} (owner tango)")  # fmt: skip
 
