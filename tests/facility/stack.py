@@ -2,7 +2,8 @@
 
 Everything here is started by this process and recorded by PID in `Facility.children`, so that
 `Facility.stop` ends exactly what was started, newest first. Nothing global is started (package
-scripts are kept from starting services) and the MariaDB data live in the run's own folder.
+scripts are kept from starting services), the MariaDB data live in the run's own folder, and the
+host's tango-db configuration files, which pointing tango-db at that MariaDB rewrites, are put back.
 """
 
 from __future__ import annotations
@@ -23,6 +24,12 @@ __all__ = ["PACKAGES", "Child", "Facility", "free_port", "wait_for"]
 
 #: Debian 12's Tango 9.3 stack (libtango-tools: tango_admin) and what the guide needs beside it.
 PACKAGES = ("mariadb-server", "tango-db", "tango-starter", "libtango-tools", "python3-venv")
+#: What re-pointing an installed tango-db at this run's MariaDB rewrites: put back after the run.
+TANGO_DB_FILES = (
+    Path("/etc/dbconfig-common/tango-db.conf"),
+    Path("/var/lib/tango/.my.cnf"),
+    Path("/etc/tangorc"),
+)
 #: Keeps package scripts from starting services (MariaDB, tango-db, Starter) during installs.
 POLICY_RC_D = Path("/usr/sbin/policy-rc.d")
 DB_USER = "tango"  # what tango-db's dbconfig-common creates; DataBaseds logs in with it
@@ -113,6 +120,7 @@ class Facility:
     admin_password: str = field(default_factory=lambda: secrets.token_hex(12))
     children: list[Child] = field(default_factory=list)
     removed_policy: bool = False
+    saved: dict[Path, tuple[bytes, os.stat_result]] = field(default_factory=dict)
 
     @property
     def tango_host(self) -> str:
@@ -180,6 +188,20 @@ class Facility:
         for child in starters + [c for c in reversed(self.children) if c not in starters]:
             child.stop()
         self._allow_services()
+        self._restore()
+
+    def _preserve(self, paths: Sequence[Path]) -> None:
+        for path in paths:
+            if path.exists() and path not in self.saved:
+                self.saved[path] = (path.read_bytes(), path.stat())
+
+    def _restore(self) -> None:
+        """The host's own tango-db configuration back, as it was before this run."""
+        for path, (content, stat) in self.saved.items():
+            path.write_bytes(content)
+            os.chown(path, stat.st_uid, stat.st_gid)
+            path.chmod(stat.st_mode & 0o7777)
+        self.saved.clear()
 
     # -- packages ---------------------------------------------------------------------------
 
@@ -276,6 +298,7 @@ class Facility:
 
     def create_tango_database(self) -> None:
         """Install tango-db, or on a machine that has it, reconfigure it for this MariaDB."""
+        self._preserve(TANGO_DB_FILES)
         self.preseed()
         # dbconfig-common's own file, if an earlier install left it, is the registry it reads
         # back over the answers: point it at this server too.
