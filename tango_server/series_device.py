@@ -20,6 +20,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -34,7 +35,15 @@ from .errors import raise_devfailed
 from .link.series import MAX_FRAMES, Series, SeriesRequest
 from .link.state import NoFrame, Snapshot, WaitTimeout
 from .publisher import tango_state
-from .saving import DEFAULT_CAPACITY, Format, Mode, SavingOptions, SeriesBuffer, open_writer
+from .saving import (
+    DEFAULT_CAPACITY,
+    Format,
+    Mode,
+    SavingError,
+    SavingOptions,
+    SeriesBuffer,
+    open_writer,
+)
 
 __all__ = ["MAX_BUFFER", "SERIES_EVENTS", "SeriesDevice"]
 
@@ -135,7 +144,7 @@ class SeriesDevice(DetectorDevice):
             request = SeriesRequest(self._nb_frames, chosen, self._binning, self._latency)
             plan = None
             if self._saving.mode is Mode.AUTO_FRAME:  # checked before anything is exposed
-                plan = self._saving.plan(request.frames, self._data_folder())
+                plan = self._saving.plan(request.frames, self._saving_folder(SavingError))
             hdf5 = plan is not None and plan.format is Format.HDF5  # which keeps temperatures
             series = Series(
                 link, request, self._wake, done=lambda: self._done(series), temperatures=hdf5
@@ -230,7 +239,7 @@ class SeriesDevice(DetectorDevice):
 
     def write_SavingDirectory(self, directory: str) -> None:
         with self._setting("SavingDirectory"):
-            self._saving.set_directory(directory, self._data_folder())
+            self._saving.set_directory(directory, self._saving_folder(ValueError))
 
     def read_SavingPrefix(self) -> str:
         return self._saving.prefix
@@ -325,8 +334,11 @@ class SeriesDevice(DetectorDevice):
         if self._saving.mode is Mode.AUTO_FRAME:  # past the files written (HDF5: one)
             self._saving.next_number += buffer.saved + 1 if self._plan_per_frame else 1
 
-    def _data_folder(self) -> str:
-        return str(self.DataFolder or self._start_folder)
+    def _saving_folder(self, error: type[Exception]) -> Path:
+        """The DataFolder checked at Init; `error` when it is not set (saving is then off)."""
+        if self._data_folder is None:
+            raise error("Saving is off: the DataFolder property is not set")
+        return self._data_folder
 
     @contextlib.contextmanager
     def _setting(self, name: str) -> Iterator[None]:

@@ -8,6 +8,7 @@ before a writer thread).
 from __future__ import annotations
 
 from .buffer import DEFAULT_CAPACITY, SeriesBuffer
+from .folder import data_folder
 from .options import Format, Mode, Plan, Policy, SavingError, SavingOptions
 from .paths import SUFFIXES, save, target_path
 from .writers import open_writer
@@ -22,6 +23,7 @@ __all__ = [
     "SavingError",
     "SavingOptions",
     "SeriesBuffer",
+    "data_folder",
     "open_writer",
     "save",
     "target_path",
