@@ -46,7 +46,7 @@ FULL_SHAPE = (1152, 1242)
 #: Where value references go by default, under the device's DataFolder: {index} counts the
 #: acquisitions of a scan (or ct) from 0, {frame} is the device's FrameNumber (unique while
 #: the device server runs).
-DEFAULT_PATTERN = "sardana/ccdpc_{frame:06d}.kcd"
+DEFAULT_PATTERN = "ccdpc_{frame:06d}.kcd"
 #: Device states that end an acquisition without a frame, as Sardana's.
 _STATES = {
     tango.DevState.ON: State.On,

@@ -19,6 +19,7 @@ pytest.importorskip("sardana")
 import fabio  # type: ignore[import-untyped]  # noqa: E402
 import tango  # type: ignore[import-untyped]  # noqa: E402
 
+from ccdpc import DetectorState  # noqa: E402
 from ccdpc.sim import synthetic_frame  # noqa: E402
 from tango_server.tools.embedded import wait_until  # noqa: E402
 from tango_server.tools.sardana_stack import MacroRun  # noqa: E402
@@ -133,6 +134,7 @@ def test_failed_acquisition_is_an_error(rig: Rig) -> None:
 
 def test_value_references(rig: Rig) -> None:
     door = rig.stack.door
+    (rig.folder / "refs").mkdir(exist_ok=True)  # SaveFrame makes no folders
     door.run("set_meas_conf", "ValueRefEnabled", "True")
     door.run("set_meas_conf", "ValueRefPattern", "refs/point_{index:02d}_{frame:05d}.kcd")
     try:
@@ -168,4 +170,6 @@ def test_pc_fails_during_ct(rig: Rig, failure: str) -> None:
     assert all(server.running for server in rig.stack.servers)
     rig.stack.pool.ping()
     rig.device_on(30)
+    # The PC carried on with the exposure it was given: it takes the next once idle again.
+    wait_until(lambda: rig.device.DetectorState == DetectorState.IDLE, 10, "the PC's detector IDLE")
     ct_gives_a_new_frame(rig)
