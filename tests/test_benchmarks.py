@@ -25,7 +25,15 @@ def assert_numbers(results: list[Result], names: list[str]) -> None:
 
 
 def test_every_suite_is_registered() -> None:
-    assert set(SUITES) == {"transport", "driver", "prefilled", "device", "memory", "scaling"}
+    assert set(SUITES) == {
+        "transport",
+        "driver",
+        "prefilled",
+        "device",
+        "memory",
+        "scaling",
+        "sardana",
+    }
 
 
 def test_transport_benchmark_runs_and_reports_numbers() -> None:
