@@ -22,7 +22,7 @@ from typing import Any
 
 import tango  # type: ignore[import-untyped]
 
-from ..sardana import CONTROLLER_CLASS, CONTROLLER_DIR, CONTROLLER_FILE
+from ..sardana import CONTROLLER_CLASS, CONTROLLER_DIR
 from .embedded import DeviceServer, _script, register_device, wait_until
 
 __all__ = ["Door", "MacroFailed", "MacroRun", "SardanaServer", "SardanaStack", "sardana_stack"]
@@ -188,7 +188,6 @@ def sardana_stack(
         stack.callback(pool_server.stop)
         pool_server.start()
         pool = pool_server.wait_for(pool_name, timeout=60)
-        _define(pool, device)
         ms_server = SardanaServer("MacroServer", instance, tango_host, folder)
         stack.callback(ms_server.stop)
         ms_server.start()
@@ -197,26 +196,24 @@ def sardana_stack(
         door = Door(f"tango://{tango_host}/{door_name}")
         stack.callback(door.close)
         wait_until(lambda: door.proxy.State() == tango.DevState.ON, 60, "Door ON")
-        for variable, value in (
-            ("ActiveMntGrp", MEASUREMENT_GROUP),
-            ("ScanDir", str(scan_dir)),
-            ("ScanFile", SCAN_FILE),
-        ):
-            door.run("senv", variable, value, timeout=30)
+        _define(door, device, scan_dir)
         yield SardanaStack(pool, macro_server, door, scan_dir, (pool_server, ms_server))
 
 
-def _define(pool: Any, device: str) -> None:
-    """The CCDPC controller and channel, a dummy motor and the measurement group."""
-    pool.CreateController(
-        ["TwoDExpChannel", CONTROLLER_FILE, CONTROLLER_CLASS, CONTROLLER, "DeviceName", device]
-    )
-    pool.CreateElement(["TwoDExpChannel", CONTROLLER, "1", CHANNEL])
-    pool.CreateController(
-        ["Motor", "DummyMotorController.py", "DummyMotorController", MOTOR_CONTROLLER]
-    )
-    pool.CreateElement(["Motor", MOTOR_CONTROLLER, "1", MOTOR])
-    pool.CreateMeasurementGroup([MEASUREMENT_GROUP, CHANNEL])
+def _define(door: Door, device: str, scan_dir: Path) -> None:
+    """The CCDPC controller and channel, a dummy motor, the measurement group and the scan
+    environment, as a user types them in spock (docs/deploy.md shows the same)."""
+    for macro in (
+        ("defctrl", CONTROLLER_CLASS, CONTROLLER, "DeviceName", device),
+        ("defelem", CHANNEL, CONTROLLER, "1"),
+        ("defctrl", "DummyMotorController", MOTOR_CONTROLLER),
+        ("defelem", MOTOR, MOTOR_CONTROLLER, "1"),
+        ("defmeas", MEASUREMENT_GROUP, CHANNEL),
+        ("senv", "ActiveMntGrp", MEASUREMENT_GROUP),
+        ("senv", "ScanDir", str(scan_dir)),
+        ("senv", "ScanFile", SCAN_FILE),
+    ):
+        door.run(*macro, timeout=30)
 
 
 def _put(tango_host: str, device: str, properties: dict[str, Sequence[str]]) -> None:
