@@ -171,6 +171,10 @@ class CCDPCTwoDController(TwoDController, Referable):  # type: ignore[misc]
                 # measurement group ends in Fault). Reported once: the next look shows the
                 # device as it is, or the measurement group could not start again.
                 return State.Fault, f"{self.DeviceName}: no frame: {acq.error}\n{status}"
+        if acq is not None and acq.error and not acq.aborted:
+            # Until the next start, the Status still says why the last one failed (ct prints
+            # the channels' Status when it fails).
+            status = f"{status}\nLast acquisition: no frame: {acq.error}"
         return _STATES.get(state, State.Unknown), status
 
     def ReadOne(self, axis: int) -> Any:
