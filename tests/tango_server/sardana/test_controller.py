@@ -182,3 +182,15 @@ def test_pc_fails_during_ct(rig: Rig, failure: str, why: str) -> None:
     # The PC carried on with the exposure it was given: it takes the next once idle again.
     wait_until(lambda: rig.device.DetectorState == DetectorState.IDLE, 10, "the PC's detector IDLE")
     ct_gives_a_new_frame(rig)
+
+
+def test_repetitions_are_refused(rig: Rig) -> None:
+    door = rig.stack.door
+    door.run("set_meas_conf", "Synchronization", "Start")  # one start, repetitions frames
+    try:
+        done = door.run("ascanct", rig.stack.motor, "0", "1", "2", "0.1", check=False)
+    finally:
+        door.run("set_meas_conf", "Synchronization", "Trigger")
+    assert done.state == tango.DevState.ALARM
+    assert "3 repetitions: this controller takes one frame per start" in done.errors
+    ct_gives_a_new_frame(rig)
