@@ -121,6 +121,7 @@ class CCDPCTwoDController(TwoDController, Referable):  # type: ignore[misc]
         self._acq: _Acquisition | None = None
         self._ref_enabled = False
         self._ref_pattern = DEFAULT_PATTERN
+        self._has_series: bool | None = None  # the device has NbFrames (asked once)
 
     # -- acquisition ---------------------------------------------------------------------------
 
@@ -135,6 +136,12 @@ class CCDPCTwoDController(TwoDController, Referable):  # type: ignore[misc]
         if not 0 <= value <= 3600:
             raise ValueError(f"Integration time {value:g} s: the detector takes 0 to 3600 s")
         self._exposure = float(value)
+        # A device that takes series makes NbFrames frames per Acquire: one frame per start
+        # here, whatever a client of the device left it at.
+        if self._has_series is None:
+            self._has_series = "NbFrames" in self._device.get_attribute_list()
+        if self._has_series and self._device.NbFrames != 1:
+            self._device.NbFrames = 1
 
     def StartOne(self, axis: int, value: float) -> None:
         # The frame to wait for is the one after the current count: no other frame can appear

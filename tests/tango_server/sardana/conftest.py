@@ -42,6 +42,11 @@ class Rig:
     def device_on(self, timeout: float = 30.0) -> None:
         wait_until(lambda: self.device.State() == tango.DevState.ON, timeout, "device ON")
 
+    def device_ready(self, timeout: float = 30.0) -> None:
+        """Connected and idle: ON, or ALARM while it says why the last acquisition failed."""
+        ready = (tango.DevState.ON, tango.DevState.ALARM)
+        wait_until(lambda: self.device.State() in ready, timeout, "device ON or ALARM")
+
 
 @pytest.fixture(scope="module")
 def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
