@@ -64,10 +64,12 @@ class _Acquisition:
     """One StartOne: the frame it waits for, and how it ended. (Not a dataclass: the Pool
     loads this module without registering it in sys.modules, which dataclasses need.)"""
 
-    def __init__(self, seconds: float, index: int, expected: int, errors: int) -> None:
+    def __init__(self, seconds: float, index: int, expected: int, errors: int, frames: int) -> None:
         self.seconds, self.index = seconds, index
-        self.expected = expected  # the FrameNumber its frame will have
+        self.expected = expected  # the FrameNumber its (last) frame will have
         self.errors = errors  # the device's Errors count at the start
+        self.frames = frames  # 1, or the repetitions of a series
+        self.delivered = 0  # frames of a series ReadOne has returned
         self.started = time.monotonic()
         self.ready_at: float | None = None
         self.aborted = False
@@ -122,6 +124,8 @@ class CCDPCTwoDController(TwoDController, Referable):  # type: ignore[misc]
         self._ref_enabled = False
         self._ref_pattern = DEFAULT_PATTERN
         self._has_series: bool | None = None  # the device has NbFrames (asked once)
+        self._repetitions = 1
+        self._shape = FULL_SHAPE
 
     # -- acquisition ---------------------------------------------------------------------------
 
@@ -136,19 +140,24 @@ class CCDPCTwoDController(TwoDController, Referable):  # type: ignore[misc]
         if not 0 <= value <= 3600:
             raise ValueError(f"Integration time {value:g} s: the detector takes 0 to 3600 s")
         self._exposure = float(value)
-        # A device that takes series makes NbFrames frames per Acquire: one frame per start
-        # here, whatever a client of the device left it at.
-        if self._has_series is None:
-            self._has_series = "NbFrames" in self._device.get_attribute_list()
-        if self._has_series and self._device.NbFrames != 1:
-            self._device.NbFrames = 1
+        self._repetitions = int(repetitions)
+        # A device that takes series makes NbFrames frames per Acquire, LatencyTime apart: the
+        # repetitions, whatever a client of the device left it at.
+        if self._series():
+            if repetitions > 1:
+                self._device.LatencyTime = float(latency)
+            if self._device.NbFrames != repetitions:
+                self._device.NbFrames = int(repetitions)
 
     def StartOne(self, axis: int, value: float) -> None:
         # The frame to wait for is the one after the current count: no other frame can appear
         # in between, because a second Acquire is refused while one runs.
-        number, errors = (a.value for a in self._device.read_attributes(["FrameNumber", "Errors"]))
+        watched = ["FrameNumber", "Errors", "Binning"]
+        number, errors, binning = (a.value for a in self._device.read_attributes(watched))
         self._index += 1
-        self._acq = _Acquisition(self._exposure, self._index, int(number) + 1, int(errors))
+        frames = self._repetitions
+        self._acq = _Acquisition(self._exposure, self._index, number + frames, errors, frames)
+        self._shape = (FULL_SHAPE[0] // binning, FULL_SHAPE[1] // binning)
         try:
             self._device.Acquire(self._exposure)
         except tango.DevFailed as exc:
@@ -185,6 +194,8 @@ class CCDPCTwoDController(TwoDController, Referable):  # type: ignore[misc]
         return _STATES.get(state, State.Unknown), status
 
     def ReadOne(self, axis: int) -> Any:
+        if self._acq is not None and self._acq.frames > 1:
+            return self._read_series(self._acq)
         acq = self._finished()
         if acq.frame is None:
             frame, number = (
@@ -268,12 +279,39 @@ class CCDPCTwoDController(TwoDController, Referable):  # type: ignore[misc]
 
     # -- inside --------------------------------------------------------------------------------
 
+    def _series(self) -> bool:
+        """The device takes series (issue 13's NbFrames, LatencyTime, ReadImage)."""
+        if self._has_series is None:
+            self._has_series = "NbFrames" in self._device.get_attribute_list()
+        return self._has_series
+
     def _check_repetitions(self, repetitions: int) -> None:
-        if repetitions > 1:
+        if repetitions > 1 and not self._series():
             raise ValueError(
-                f"{repetitions} repetitions: this controller takes one frame per start; "
-                "series (the device's NbFrames) are not supported yet"
+                f"{repetitions} repetitions: this controller takes one frame per start from "
+                f"{self.DeviceName}, which takes no series (no NbFrames attribute)"
             )
+        if repetitions > 1 and self._ref_enabled:
+            raise ValueError(
+                f"{repetitions} repetitions: value references take one frame per start "
+                "(switch ValueRefEnabled off for series)"
+            )
+
+    def _read_series(self, acq: _Acquisition) -> list[Any]:
+        """The frames of the series taken since the last call (ReadImage), in order; once the
+        series has ended without all of them, the error saying why."""
+        taken = acq.frames - (acq.expected - int(self._device.FrameNumber))
+        frames = []
+        for index in range(acq.delivered, min(taken, acq.frames)):
+            try:
+                pixels = self._device.ReadImage(index)
+            except tango.DevFailed as exc:
+                raise RuntimeError(f"{self.DeviceName}: frame {index}: {_explain(exc)}") from None
+            frames.append(pixels.reshape(self._shape))
+        acq.delivered += len(frames)
+        if not frames and acq.finished and acq.error and acq.delivered < acq.frames:
+            raise RuntimeError(f"{self.DeviceName}: no frame {acq.delivered}: {acq.error}")
+        return frames
 
     def _finished(self) -> _Acquisition:
         """This acquisition, ended with a frame; else the error saying why there is none."""

@@ -188,15 +188,25 @@ def test_pc_fails_during_ct(rig: Rig, failure: str, why: str) -> None:
     ct_gives_a_new_frame(rig)
 
 
-def test_repetitions_are_refused(rig: Rig) -> None:
+def test_repetitions_are_a_series_or_refused(rig: Rig) -> None:
+    series = "NbFrames" in rig.device.get_attribute_list()
     door = rig.stack.door
+    first = rig.sim.detector.frames_taken + 1
     door.run("set_meas_conf", "Synchronization", "Start")  # one start, repetitions frames
     try:
         done = door.run("ascanct", rig.stack.motor, "0", "1", "2", "0.1", check=False)
     finally:
         door.run("set_meas_conf", "Synchronization", "Trigger")
-    assert done.state == tango.DevState.ALARM
-    assert "3 repetitions: this controller takes one frame per start" in done.errors
+    if series:  # the device takes NbFrames frames per Acquire
+        assert done.state == tango.DevState.ON, done.errors
+        data = scan_data(rig.stack.scan_file, done, rig.stack.channel)
+        assert data.shape == (3, *FULL)
+        for point in range(3):
+            assert np.array_equal(data[point], expected(FULL, first + point)), point
+    else:
+        assert done.state == tango.DevState.ALARM
+        assert "3 repetitions: this controller takes one frame per start" in done.errors
+        assert "which takes no series (no NbFrames attribute)" in done.errors
     ct_gives_a_new_frame(rig)
 
 
