@@ -156,13 +156,18 @@ class CCDPCTwoDController(TwoDController, Referable):  # type: ignore[misc]
         number, errors, binning = (a.value for a in self._device.read_attributes(watched))
         self._index += 1
         frames = self._repetitions
-        self._acq = _Acquisition(self._exposure, self._index, number + frames, errors, frames)
+        acq = _Acquisition(self._exposure, self._index, number + frames, errors, frames)
         self._shape = (FULL_SHAPE[0] // binning, FULL_SHAPE[1] // binning)
         try:
             self._device.Acquire(self._exposure)
         except tango.DevFailed as exc:
-            self._acq.error = f"Acquire refused: {_explain(exc)}"
-            raise RuntimeError(f"{self.DeviceName}: {self._acq.error}") from None
+            acq.error = f"Acquire refused: {_explain(exc)}"
+            raise RuntimeError(f"{self.DeviceName}: {acq.error}") from None
+        finally:
+            # Followed only once Acquire has answered (the device is RUNNING then): the Pool may
+            # ask StateOne from another thread meanwhile, and the device still ON before the
+            # Acquire is no sign of an acquisition that ended without its frame.
+            self._acq = acq
 
     def StateOne(self, axis: int) -> tuple[Any, str]:
         try:

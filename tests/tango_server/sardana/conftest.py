@@ -64,9 +64,10 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
                     "Host": sim.host,
                     "Port": sim.port,
                     "DataFolder": folder,
-                    # A stalled PC is declared lost after 1 s, not the default 5.
-                    "FirstPacketTimeout": 1.0,
-                    "PacketTimeout": 1.0,
+                    # A stalled PC is declared lost after 2 s, not the default 5 (and not less:
+                    # a loaded machine can take a second to answer).
+                    "FirstPacketTimeout": 2.0,
+                    "PacketTimeout": 2.0,
                 },
             )
             with DeviceServer("sardana", database.tango_host, folder) as server:

@@ -161,7 +161,7 @@ def test_value_references(rig: Rig) -> None:
 @pytest.mark.parametrize(
     ("failure", "why"),
     [
-        ("stall", "acquisition failed: .* lost: timeout: No reply to 'STATUS' within 1 s"),
+        ("stall", "acquisition failed: .* lost: timeout: No reply to 'STATUS' within 2 s"),
         ("gone", "acquisition failed: .* lost"),
     ],
     ids=["stall", "gone"],
