@@ -9,7 +9,8 @@ property ``DeviceName``:
 
 - LoadOne takes the exposure; StartOne calls ``Acquire``. StateOne says Moving until the device's
   ``FrameNumber`` has moved past the one seen at the start (never a sleep); the device's FAULT,
-  ALARM and OFF become Sardana's, with the device's Status as the text.
+  ALARM and OFF become Sardana's, with the device's Status as the text. An acquisition that
+  ends without its frame ends in Fault, which fails the ``ct`` or the scan.
 - ReadOne returns the frame of this acquisition, checked by its number, or raises why there is
   none (aborted, failed, overwritten): never an older frame, never None.
 - ``shape`` is [rows, columns] (numpy order) for the ``Binning`` axis attribute.
@@ -18,6 +19,9 @@ property ``DeviceName``:
 - Value references (``ValueRefEnabled``, off by default): the device saves each frame with
   ``SaveFrame`` under its DataFolder, named by ``ValueRefPattern``, and the scan records
   ``file://<the path written>``, which fabio opens.
+- Repetitions (one start, several frames) run as one series on a device that takes them
+  (``NbFrames``); ReadOne then returns the frames taken since it was last called (``ReadImage``).
+  A device without series refuses them at load.
 """
 
 from __future__ import annotations
