@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from . import device, driver, memory, prefilled, scaling, series, transport
+from . import device, driver, memory, prefilled, sardana_ct, scaling, series, transport
 from .harness import table, write_results
 
 NOTE = """\
@@ -31,6 +31,7 @@ SUITES = {
     "memory": memory.run,
     "scaling": scaling.run,
     "series": series.run,
+    "sardana": sardana_ct.run,
 }
 
 

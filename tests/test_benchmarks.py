@@ -27,7 +27,7 @@ def assert_numbers(results: list[Result], names: list[str]) -> None:
 
 def test_every_suite_is_registered() -> None:
     assert set(SUITES) == {
-        "transport", "driver", "prefilled", "device", "memory", "scaling", "series",
+        "transport", "driver", "prefilled", "device", "memory", "scaling", "series", "sardana",
     }  # fmt: skip
 
 

@@ -28,6 +28,7 @@ import tango  # type: ignore[import-untyped]
 from ccdpc.sim import Simulator
 
 from .embedded import DeviceServer, EmbeddedDatabase, register_device, wait_until
+from .sardana_demo import how_to_connect_spock, sardana_session, start_sardana
 
 __all__ = ["DEVICE", "SERVER", "Demo", "main", "running_demo"]
 
@@ -44,6 +45,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", type=Path, help="keep the database, logs and frames here")
     p.add_argument("--once", action="store_true", help="exit after the session")
     p.add_argument("--gui", action="store_true", help="open the taurus panel on the device")
+    p.add_argument(
+        "--sardana",
+        action="store_true",
+        help="also a Sardana Pool and MacroServer: ct and an ascan of the detector",
+    )
     return p
 
 
@@ -160,7 +166,14 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             folder.mkdir(parents=True, exist_ok=True)
         demo = stack.enter_context(running_demo(args.protocol, folder, out))
         session(demo.device, args, folder, out)
+        sardana = None
+        if args.sardana:
+            tango_host = demo.database.tango_host
+            sardana = stack.enter_context(start_sardana(tango_host, DEVICE, folder, out))
+            sardana_session(sardana, args.seconds, out)
         how_to_connect(demo.database.tango_host, out)
+        if sardana is not None:
+            how_to_connect_spock(demo.database.tango_host, sardana, out)
         if args.gui:
             trl = f"tango://{demo.database.tango_host}/{DEVICE}"
             panel = subprocess.Popen([sys.executable, "-m", "tango_server.tools.panel", trl])
