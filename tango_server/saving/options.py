@@ -14,7 +14,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Format", "Mode", "Plan", "Policy", "SavingError", "SavingOptions", "saving_root"]
+from .paths import saving_root
+
+__all__ = ["Format", "Mode", "Plan", "Policy", "SavingError", "SavingOptions"]
 
 
 class SavingError(RuntimeError):
@@ -57,17 +59,6 @@ def _choice(kind: type[enum.Enum], text: str, what: str) -> enum.Enum:
     except KeyError:
         names = ", ".join(kind.__members__)
         raise ValueError(f"{what} {text!r}: must be one of {names}") from None
-
-
-def saving_root(folder: str | os.PathLike[str]) -> Path:
-    """DataFolder, resolved; `ValueError` if it is not a usable folder."""
-    try:
-        root = Path(folder).resolve(strict=True)
-    except OSError as exc:
-        raise ValueError(f"DataFolder {str(folder)!r} is not usable: {exc.strerror}") from None
-    if not root.is_dir():
-        raise ValueError(f"DataFolder {str(folder)!r} is not a folder")
-    return root
 
 
 def inside(root: Path, directory: str) -> Path:

@@ -12,22 +12,28 @@ from pathlib import Path
 
 import ccdpc
 
-__all__ = ["SUFFIXES", "save", "target_path"]
+__all__ = ["SUFFIXES", "save", "saving_root", "target_path"]
 
 #: The formats `ccdpc.save_frame` writes, by suffix.
 SUFFIXES = (".kcd", ".npy")
 
 
-def target_path(path: str, folder: str | os.PathLike[str], allow_overwrite: bool) -> Path:
-    """The absolute, resolved file `path` names under `folder`; `ValueError` saying why not."""
-    if not path.strip():
-        raise ValueError("SaveFrame needs a file name ending in .kcd or .npy")
+def saving_root(folder: str | os.PathLike[str]) -> Path:
+    """DataFolder, resolved; `ValueError` if it is not a usable folder."""
     try:
         root = Path(folder).resolve(strict=True)
     except OSError as exc:
         raise ValueError(f"DataFolder {str(folder)!r} is not usable: {exc.strerror}") from None
     if not root.is_dir():
         raise ValueError(f"DataFolder {str(folder)!r} is not a folder")
+    return root
+
+
+def target_path(path: str, folder: str | os.PathLike[str], allow_overwrite: bool) -> Path:
+    """The absolute, resolved file `path` names under `folder`; `ValueError` saying why not."""
+    if not path.strip():
+        raise ValueError("SaveFrame needs a file name ending in .kcd or .npy")
+    root = saving_root(folder)
     target = (root / path).resolve()  # an absolute `path` replaces `root`
     if not target.is_relative_to(root):
         raise ValueError(f"{path!r} is outside DataFolder {str(root)!r}")
