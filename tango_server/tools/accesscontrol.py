@@ -12,7 +12,8 @@ What a cppTango client (pytango too) asks, once per process (it caches the answe
   device it opens, and its host's IPv4 addresses except 127.x; ``"write"`` or ``"read"`` back;
 - for a device it may only read, before every command: ``GetAllowedCommands(device class)``; a
   command not in the list is refused in the client with ``API_ReadOnlyMode``, and so is every
-  attribute write.
+  attribute write. The real service answers State, Status and the class property
+  ``AllowedAccessCmd`` of that class; so does this one, with its own property for the last.
 
 Properties: `Rules`, lines ``<user> <device> <read|write>`` (shell patterns, first match wins;
 no match: write), and `AllowedCommands`, lines ``<class>: <command>,<command>``. Attribute
@@ -41,7 +42,9 @@ class TangoAccessControl(Device):  # type: ignore[misc]
         dtype=(str,), default_value=[], doc="'<user> <device> <read|write>', patterns; first wins"
     )
     AllowedCommands = device_property(
-        dtype=(str,), default_value=[], doc="'<class>: <command>,...' for read-only clients"
+        dtype=(str,),
+        default_value=[],
+        doc="'<class>: <command>,...': what read-only clients may call beside State and Status",
     )
 
     def init_device(self) -> None:
@@ -67,7 +70,7 @@ class TangoAccessControl(Device):  # type: ignore[misc]
     @command(dtype_in=str, dtype_out=(str,))  # type: ignore[untyped-decorator]
     def GetAllowedCommands(self, device_class: str) -> list[str]:
         """The commands a read-only client may call on devices of `device_class`."""
-        allowed: list[str] = []
+        allowed = ["State", "Status"]  # as the real service: for every class
         for line in self.AllowedCommands:
             name, _, commands = str(line).partition(":")
             if name.strip().lower() == device_class.lower():

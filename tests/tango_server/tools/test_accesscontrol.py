@@ -2,10 +2,10 @@
 TangoAccessControl device (`tango_server.tools.accesscontrol`) named in the free property
 CtrlSystem/Services, and clients in processes of their own, since each caches its rights.
 
-A read-only user (`nobody`) reads every attribute and gets FrameNumber events; every command
-(State too) and every attribute write is refused in its client with API_ReadOnlyMode, while
-set_attribute_config is not; a user with write access uses the device as ever. With the service
-down, every client is read-only, with no command allowed.
+A read-only user (`nobody`) reads every attribute and gets FrameNumber events; every command but
+State and Status, and every attribute write, is refused in its client with API_ReadOnlyMode,
+while set_attribute_config is not; a user with write access uses the device as ever. With the
+service down, every client is read-only, with no command allowed, State neither.
 """
 
 from __future__ import annotations
@@ -122,6 +122,7 @@ def test_a_read_only_user_reads_and_gets_events_but_changes_nothing(facility: Fa
     assert later == first + 1  # the writer's frame
     commands = result["commands"]
     assert {"State", "Status", "Send", "Receive", "Command", "Acquire", "Init"} <= set(commands)
+    assert {commands.pop("State"), commands.pop("Status")} == {"allowed"}  # as the real service
     assert set(commands.values()) == {"API_ReadOnlyMode"}, commands
     assert set(result["writes"]) == {"ExposureTime", "Binning", "Tracing"}
     assert set(result["writes"].values()) == {"API_ReadOnlyMode"}
@@ -137,7 +138,7 @@ def test_what_the_client_asks_the_service(facility: Facility) -> None:
     assert asked and all(line.endswith("-> read") for line in asked)
     addresses = {a for line in asked for a in line.split()[2].split(",")}
     assert addresses and not any(a.startswith("127.") for a in addresses), asked
-    assert "allowed CCDPC -> " in service.Requests  # and nothing is allowed
+    assert "allowed CCDPC -> State,Status" in service.Requests  # nothing of CCDPC's own
 
 
 def test_with_the_service_down_nobody_may_call_a_command(facility: Facility) -> None:
