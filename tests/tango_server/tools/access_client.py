@@ -103,6 +103,8 @@ def writer(device: str) -> dict[str, Any]:
         "Acquire": _reason(lambda: dev.Acquire(-1.0)),
         "Command": _reason(lambda: dev.Command("IDENT")),
         "State": _reason(dev.State),
+        "state()": _reason(dev.state),
+        "read": _reason(lambda: dev.read_attribute("FrameNumber")),
     }
 
 
