@@ -14,7 +14,6 @@ the fields it got.
 
 from __future__ import annotations
 
-import errno
 import functools
 import ipaddress
 import os
@@ -100,6 +99,6 @@ def process_exists(pid: int) -> bool | None:
         return False
     except PermissionError:  # another user's process: it exists
         return True
-    except OSError as exc:
-        return None if exc.errno != errno.ESRCH else False
+    except OSError:  # anything else: not known
+        return None
     return True
