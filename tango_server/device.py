@@ -103,8 +103,9 @@ class CCDPC(DetectorDevice):
     ReceiverTimeout = device_property(
         dtype=float,
         default_value=RECEIVER_TIMEOUT,
-        doc="Seconds a client's Receive inbox is kept while it calls neither Send nor Receive "
-        "(a client on this host whose process has ended loses it at once)",
+        doc="Seconds a client's Receive inbox is kept without a call from it (Send, Receive, "
+        "Command, SendReceive, reading PendingPackets); a client on this host whose process has "
+        "ended loses it at once",
     )
 
     # -- attributes --------------------------------------------------------------------------

@@ -1,12 +1,11 @@
 """The link to the control PC: what callers (the Tango device) ask of one `ccdpc` connection.
 
-Messages (`send`, `command`, `receive`), each client (`Caller`) with its own inbox, and the
-detector layer on top of them (`begin` an Expose,
-ReadFrame or Acquire, `abort`, `temperature`, `frame`). Callers never wait longer than the timeout
-they give: a job still queued at its deadline is withdrawn (nothing was sent); one under way
-carries on, and its outcome shows in the state and the last error. The thread that does the work
-is in `LinkWorker`. No tango import: the device is a thin layer over this class, and this class
-is tested alone.
+Messages (`send`, `command`, `receive`; each client, a `Caller`, with its own inbox) and the
+detector layer on top of them (`begin` an Expose, ReadFrame or Acquire, `abort`, `temperature`,
+`frame`). Callers never wait longer than the timeout they give: a job still queued at its
+deadline is withdrawn (nothing was sent); one under way carries on, and its outcome shows in the
+state and the last error. The thread that does the work is in `LinkWorker`. No tango import: the
+device is a thin layer over this class, and this class is tested alone.
 """
 
 from __future__ import annotations
