@@ -37,6 +37,8 @@ RULES = [f"{READER} {DEVICE} read"]  # everyone else: write
 #: Read-only clients need nothing of CCDPC's commands (docs/security.md says why).
 ALLOWED = ["CCDPC:"]
 CLIENT_SECONDS = 60.0
+#: Where ``python -m tests...`` finds the client module.
+ROOT = Path(__file__).resolve().parents[3]
 
 pytestmark = pytest.mark.skipif(
     os.name != "posix" or os.geteuid() != 0, reason="needs root, to run a client as another user"
@@ -58,6 +60,7 @@ class Facility:
             stderr=subprocess.PIPE,
             text=True,
             env=self.env,
+            cwd=ROOT,
         )
 
     def run(self, *args: str) -> dict[str, Any]:
