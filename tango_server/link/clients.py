@@ -89,8 +89,9 @@ def is_local(host: str) -> bool:
 
 
 def process_exists(pid: int) -> bool | None:
-    """Whether process `pid` exists on this host; None where that cannot be told (not POSIX:
-    there `os.kill` would end the process)."""
+    """Whether process `pid` runs on this host (a zombie, ended but not yet reaped by its
+    parent, does not); None where that cannot be told (not POSIX: there `os.kill` would end the
+    process)."""
     if os.name != "posix" or pid <= 0:
         return None
     try:
@@ -98,7 +99,17 @@ def process_exists(pid: int) -> bool | None:
     except ProcessLookupError:
         return False
     except PermissionError:  # another user's process: it exists
-        return True
+        pass
     except OSError:  # anything else: not known
         return None
-    return True
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """Linux: the process has ended and waits for its parent (state Z in /proc)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            fields = stat.read().rpartition(")")[2].split()  # the name, in (), may hold spaces
+    except OSError:
+        return False
+    return fields[:1] == ["Z"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -49,6 +50,14 @@ def test_local_addresses_and_processes() -> None:
     child.wait()
     assert process_exists(child.pid) is False
     assert process_exists(1) is True  # init: another user's process exists too
+    zombie = subprocess.Popen([sys.executable, "-c", "pass"])
+    try:  # ended, not yet reaped: gone all the same
+        deadline = time.monotonic() + 10
+        while process_exists(zombie.pid) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert process_exists(zombie.pid) is False
+    finally:
+        zombie.wait()
     assert process_exists(0) is None
 
 
