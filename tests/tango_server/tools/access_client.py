@@ -9,7 +9,8 @@ users may not read: so every module it needs is imported first. It reads every a
 subscribes to FrameNumber, says "subscribed" and, after a line on stdin (a frame is coming),
 waits for the next event; then tries every command and every attribute write.
 
-``... writer <device>``: as the user it was started as, takes a frame and writes an attribute.
+``... writer <device> [<user>]``: as the user it was started as (or as that user), takes a frame,
+writes an attribute, calls commands.
 """
 
 from __future__ import annotations
@@ -45,11 +46,15 @@ def _reason(call: Any) -> str:
     return "allowed"
 
 
-def reader(device: str, user: str) -> dict[str, Any]:
-    """Everything a client can try; what it was refused, by reason."""
+def _become(user: str) -> None:
     account = pwd.getpwnam(user)
     os.setegid(account.pw_gid)
     os.seteuid(account.pw_uid)
+
+
+def reader(device: str, user: str) -> dict[str, Any]:
+    """Everything a client can try; what it was refused, by reason."""
+    _become(user)
     dev = tango.DeviceProxy(device)
     result: dict[str, Any] = {"user": pwd.getpwuid(os.geteuid()).pw_name}
     result["unreadable"] = [
@@ -94,8 +99,11 @@ def reader(device: str, user: str) -> dict[str, Any]:
     return result
 
 
-def writer(device: str) -> dict[str, Any]:
-    """A frame taken, an attribute written, a command and State() called."""
+def writer(device: str, user: str = "") -> dict[str, Any]:
+    """A frame taken, an attribute written, a command and State() called (as `user`, if
+    given)."""
+    if user:
+        _become(user)
     dev = tango.DeviceProxy(device)
     return {
         "user": pwd.getpwuid(os.geteuid()).pw_name,

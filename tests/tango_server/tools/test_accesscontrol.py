@@ -1,17 +1,21 @@
 """Tango Access Control with the CCDPC device, on the embedded database: a stand-in
-TangoAccessControl device (`tango_server.tools.accesscontrol`) named in the free property
-CtrlSystem/Services, and clients in processes of their own, since each caches its rights.
+TangoAccessControl device (`tango_server.tools.accesscontrol`, answering as the real one) named
+in the free property CtrlSystem/Services, and clients in processes of their own, since each
+caches its rights.
 
-A read-only user (`nobody`) reads every attribute and gets FrameNumber events; every command but
-State and Status, and every attribute write, is refused in its client with API_ReadOnlyMode,
-while set_attribute_config is not; a user with write access uses the device as ever. With the
-service down, every client is read-only, with no command allowed, State neither.
+A user without rules of its own (`nobody`) may only read: it reads every attribute and gets
+FrameNumber events (the DServer class allowing the event subscription commands); every command
+but State and Status, and every attribute write, is refused in its client with API_ReadOnlyMode,
+while set_attribute_config is not. A user with its own write rule uses the device as ever; one
+whose only address rule is 127.0.0.1 is read-only. With the service down, every client is
+read-only, with no command allowed, State neither.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import pwd
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -22,6 +26,7 @@ import pytest
 import tango  # type: ignore[import-untyped]
 
 from ccdpc.sim import Simulator
+from tango_server.tools.accesscontrol import temporary_rules
 from tango_server.tools.embedded import (
     Child,
     DeviceServer,
@@ -33,9 +38,17 @@ from tango_server.tools.embedded import (
 DEVICE = "test/ccdpc/1"
 ACCESS = "sys/access_control/1"
 READER = "nobody"
-RULES = [f"{READER} {DEVICE} read"]  # everyone else: write
-#: Read-only clients need nothing of CCDPC's commands (docs/security.md says why).
-ALLOWED = ["CCDPC:"]
+#: The user the tests run as, who gets a write rule of its own.
+WRITER = pwd.getpwuid(os.geteuid()).pw_name
+#: A user whose only address rule is loopback.
+LOOPBACK = "daemon"
+#: The real tables' first rows (every user from anywhere, and "*" rows only give read), and a
+#: write rule for the writer.
+ADDRESSES = ["* *.*.*.*"]
+DEVICES = ["* */*/* write", f"{WRITER} */*/* write"]
+#: Read-only clients subscribe to events through the admin device; of CCDPC they need nothing
+#: (docs/security.md says why), so its AllowedAccessCmd stays unset.
+SUBSCRIBE = ["ZmqEventSubscriptionChange", "EventConfirmSubscription"]
 CLIENT_SECONDS = 60.0
 #: Where ``python -m tests...`` finds the client module.
 ROOT = Path(__file__).resolve().parents[3]
@@ -89,7 +102,8 @@ def facility(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Facility]:
     try:
         with Simulator(protocol=2) as sim:
             register_device(th, "TangoAccessControl/test", "TangoAccessControl", ACCESS, {})
-            db.put_device_property(ACCESS, {"Rules": RULES, "AllowedCommands": ALLOWED})
+            db.put_device_property(ACCESS, {"AccessAddress": ADDRESSES, "AccessDevice": DEVICES})
+            db.put_class_property("DServer", {"AllowedAccessCmd": SUBSCRIBE})
             register_device(th, "CCDPC/test", "CCDPC", DEVICE, {"Host": sim.hostname})
             access.start()
             with DeviceServer("test", th, folder) as server:
@@ -131,8 +145,7 @@ def test_a_read_only_user_reads_and_gets_events_but_changes_nothing(facility: Fa
     assert set(result["writes"].values()) == {"API_ReadOnlyMode"}
     assert result["set_attribute_config"] == "allowed"  # not an access-controlled call
     assert result["state"] == "ON"
-    assert set(writer.values()) == {"allowed", writer["user"]}
-    assert writer["user"] != READER
+    assert set(writer.values()) == {"allowed", WRITER}
 
 
 def test_what_the_client_asks_the_service(facility: Facility) -> None:
@@ -142,6 +155,18 @@ def test_what_the_client_asks_the_service(facility: Facility) -> None:
     addresses = {a for line in asked for a in line.split()[2].split(",")}
     assert addresses and not any(a.startswith("127.") for a in addresses), asked
     assert "allowed CCDPC -> State,Status" in service.Requests  # nothing of CCDPC's own
+
+
+def test_an_address_rule_for_loopback_never_matches(facility: Facility) -> None:
+    service = tango.DeviceProxy(f"tango://{facility.tango_host}/{ACCESS}")
+    with temporary_rules(service, [(LOOPBACK, "127.0.0.1")], [(LOOPBACK, "*/*/*", "write")]):
+        assert list(service.GetDeviceByUser(LOOPBACK)) == ["*/*/*", "write"]
+        denied = facility.run("writer", DEVICE, LOOPBACK)
+    assert denied["user"] == LOOPBACK
+    assert denied["Command"] == denied["write ExposureTime"] == "API_ReadOnlyMode"
+    assert denied["State"] == "allowed"
+    # the rules added are gone again
+    assert list(service.GetDeviceByUser(LOOPBACK)) == list(service.GetAddressByUser(LOOPBACK)) == []
 
 
 def test_with_the_service_down_nobody_may_call_a_command(facility: Facility) -> None:
