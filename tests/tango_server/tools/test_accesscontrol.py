@@ -46,7 +46,8 @@ LOOPBACK = "daemon"
 #: write rule for the writer.
 ADDRESSES = ["* *.*.*.*"]
 DEVICES = ["* */*/* write", f"{WRITER} */*/* write"]
-#: Read-only clients subscribe to events through the admin device; of CCDPC they need nothing
+#: Read-only clients subscribe to events through the admin device (the MariaDB Tango database's
+#: install script allows these and more; the sqlite one nothing); of CCDPC they need nothing
 #: (docs/security.md says why), so its AllowedAccessCmd stays unset.
 SUBSCRIBE = ["ZmqEventSubscriptionChange", "EventConfirmSubscription"]
 CLIENT_SECONDS = 60.0
