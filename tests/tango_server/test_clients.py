@@ -176,12 +176,12 @@ def test_a_killed_client_leaves_nothing_behind(dev: tango.DeviceProxy) -> None:
 def test_an_idle_client_loses_its_inbox_after_receiver_timeout() -> None:
     with (
         Simulator(protocol=2) as sim,
-        device_server({"Host": sim.hostname, "ReceiverTimeout": 0.5}) as dev,
+        device_server({"Host": sim.hostname, "ReceiverTimeout": 1.0}) as dev,
     ):
         wait_until(lambda: dev.State() == DevState.ON, what="ON after start")
         dev.Send(b"IDENT")
-        mine = f"pid {os.getpid()}:"
-        wait_until(lambda: _waiting(dev, mine) == 1, what="the reply waiting")
-        wait_until(lambda: not any(mine in line for line in dev.Receivers), what="inbox dropped")
+        wait_until(lambda: dev.PendingPackets == 1, what="the reply waiting")  # a call, too
+        mine = f"pid {os.getpid()}:"  # reading Receivers is no call of this client's: it goes
+        wait_until(lambda: not any(mine in line for line in dev.Receivers), 10, "inbox dropped")
         assert dev.PendingPackets == 0
-        assert "dropped (nothing fetched for 0.5 s)" not in dev.LastError  # a notice, no error
+        assert "dropped" not in dev.LastError  # a notice, not an error
