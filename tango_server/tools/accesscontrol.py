@@ -15,7 +15,8 @@ What a cppTango client (pytango too) asks the service:
   command not in the list is refused in the client with ``API_ReadOnlyMode``, and so is every
   attribute write.
 
-The stand-in answers as the real service does (its DbUtils.cpp), from two tables kept in memory
+The stand-in answers as the real service does (checked against Debian 12's), from two tables kept
+in memory
 and seeded from the properties `AccessAddress` (lines ``<user> <address>``) and `AccessDevice`
 (lines ``<user> <device> <read|write>``), whose defaults are the real tables' first rows. Its
 commands to change them (`AddDeviceForUser`, ...) are the real ones too. Attribute `Requests`
@@ -47,23 +48,29 @@ def access_of(
     address_rows: Iterable[tuple[str, str]],
     device_rows: Iterable[tuple[str, str, str]],
 ) -> str:
-    """TangoAccessControl's answer to ``GetAccessForMultiIP([user, device, *addresses])``.
+    """TangoAccessControl's answer to ``GetAccessForMultiIP([user, device, *addresses])``, as
+    version 9.3.4 (Debian 12) gives it.
 
     First the addresses: a user with address rows of its own may write from those only, any
     other from those of ``*`` (``a.b.c.d``, ``a.b.c.*``, ... ``*.*.*.*``); from elsewhere, read.
     Then the devices: the user's own rows that match the device (``*`` in a member matches any
-    text there) decide, ``read`` winning over ``write``; the rows of ``*`` only ever give read.
+    text there) decide, ``read`` winning over ``write``; if none matches, the rows of ``*`` do
+    the same; if none of those either, read. (The service's later source gives only read from
+    the rows of ``*``.)
     """
     own = [address for who, address in address_rows if who == user]
     allowed = own or [address for who, address in address_rows if who == "*"]
     if not any(_address_matches(rule, address) for rule in allowed for address in addresses):
         return "read"
-    rights = [
-        r for who, pattern, r in device_rows if who == user and _device_matches(pattern, device)
-    ]
+    rows = list(device_rows)
+    rights = _rights(rows, user, device) or _rights(rows, "*", device)
     if not rights:
         return "read"
     return "read" if "read" in rights else rights[0]
+
+
+def _rights(rows: list[tuple[str, str, str]], user: str, device: str) -> list[str]:
+    return [r for who, pattern, r in rows if who == user and _device_matches(pattern, device)]
 
 
 def _address_matches(rule: str, address: str) -> bool:

@@ -1,5 +1,5 @@
-"""The stand-in access service's answers, as TangoAccessControl's DbUtils.cpp gives them. No
-tango server: the rules alone."""
+"""The stand-in access service's answers, as TangoAccessControl 9.3.4 (Debian 12) gives them,
+found by asking it. No tango server: the rules alone."""
 
 from __future__ import annotations
 
@@ -16,17 +16,21 @@ def ask(
     return access_of(user, device, HERE, addresses, devices)
 
 
-def test_rows_of_everyone_only_ever_give_read() -> None:
-    assert ask("alice", "bl/kappaccd/pc", DEFAULT_ADDRESSES, DEFAULT_DEVICES) == "read"
+def test_own_rows_decide_then_those_of_everyone() -> None:
+    assert ask("alice", "bl/kappaccd/pc", DEFAULT_ADDRESSES, DEFAULT_DEVICES) == "write"
     assert ask("alice", "bl/kappaccd/pc", DEFAULT_ADDRESSES, []) == "read"
+    reader = [*DEFAULT_DEVICES, ("alice", "bl/*/*", "read")]
+    assert ask("alice", "bl/kappaccd/pc", DEFAULT_ADDRESSES, reader) == "read"
+    assert ask("alice", "sys/database/2", DEFAULT_ADDRESSES, reader) == "write"  # from "*"
+    everyone_reads = [("*", "*/*/*", "read"), ("alice", "bl/*/*", "write")]
+    assert ask("alice", "bl/kappaccd/pc", DEFAULT_ADDRESSES, everyone_reads) == "write"
+    assert ask("bob", "bl/kappaccd/pc", DEFAULT_ADDRESSES, everyone_reads) == "read"
 
 
-def test_own_rows_decide_and_read_wins() -> None:
-    own = [*DEFAULT_DEVICES, ("alice", "bl/*/*", "write")]
-    assert ask("alice", "bl/kappaccd/pc", DEFAULT_ADDRESSES, own) == "write"
-    assert ask("alice", "sys/database/2", DEFAULT_ADDRESSES, own) == "read"
-    both = [*own, ("alice", "bl/kappaccd/pc", "read")]
+def test_read_wins_among_matching_rows() -> None:
+    both = [("alice", "bl/*/*", "write"), ("alice", "bl/kappaccd/pc", "read")]
     assert ask("alice", "bl/kappaccd/pc", DEFAULT_ADDRESSES, both) == "read"
+    assert ask("alice", "bl/other/pc", DEFAULT_ADDRESSES, both) == "write"
 
 
 def test_addresses_of_the_user_replace_those_of_everyone() -> None:

@@ -3,12 +3,12 @@ TangoAccessControl device (`tango_server.tools.accesscontrol`, answering as the 
 in the free property CtrlSystem/Services, and clients in processes of their own, since each
 caches its rights.
 
-A user without rules of its own (`nobody`) may only read: it reads every attribute and gets
-FrameNumber events (the DServer class allowing the event subscription commands); every command
-but State and Status, and every attribute write, is refused in its client with API_ReadOnlyMode,
-while set_attribute_config is not. A user with its own write rule uses the device as ever; one
-whose only address rule is 127.0.0.1 is read-only. With the service down, every client is
-read-only, with no command allowed, State neither.
+A user with a read rule for every device (`nobody`) reads every attribute and gets FrameNumber
+events (the DServer class allowing the event subscription commands); every command but State and
+Status, and every attribute write, is refused in its client with API_ReadOnlyMode, while
+set_attribute_config is not. A user with write rights uses the device as ever; one whose only
+address rule is 127.0.0.1 is read-only. With the service down, every client is read-only, with no
+command allowed, State neither. (The same was seen with the real TangoAccessControl 9.3.4.)
 """
 
 from __future__ import annotations
@@ -42,10 +42,10 @@ READER = "nobody"
 WRITER = pwd.getpwuid(os.geteuid()).pw_name
 #: A user whose only address rule is loopback.
 LOOPBACK = "daemon"
-#: The real tables' first rows (every user from anywhere, and "*" rows only give read), and a
-#: write rule for the writer.
+#: The real tables' first rows (every user writes, from anywhere), a read rule for the reader, on
+#: the admin devices too, and a write rule of its own for the writer.
 ADDRESSES = ["* *.*.*.*"]
-DEVICES = ["* */*/* write", f"{WRITER} */*/* write"]
+DEVICES = ["* */*/* write", f"{READER} */*/* read", f"{WRITER} */*/* write"]
 #: Read-only clients subscribe to events through the admin device (the MariaDB Tango database's
 #: install script allows these and more; the sqlite one nothing); of CCDPC they need nothing
 #: (docs/security.md says why), so its AllowedAccessCmd stays unset.
