@@ -69,11 +69,9 @@ class Inboxes:
         exists: Callable[[int], bool | None] = process_exists,
         local: Callable[[str], bool] = is_local,
     ) -> None:
-        self.max_messages, self.max_bytes, self.max_receivers = (
-            max_messages,
-            max_bytes,
-            max_receivers,
-        )
+        self.max_messages = max_messages
+        self.max_bytes = max_bytes
+        self.max_receivers = max_receivers
         self.idle = idle
         self._exists, self._local = exists, local
         self._boxes: dict[str, Inbox] = {}
@@ -103,18 +101,13 @@ class Inboxes:
         if box is not None:
             box.seen = max(box.seen, now)
             return []
-        notices = []
-        if len(self._boxes) >= self.max_receivers:
-            oldest = min(self._boxes.values(), key=lambda b: b.seen)
-            notices.append(self._drop(oldest, f"{self.max_receivers} receivers already"))
-        watched = bool(caller.pid) and self._local(caller.host) and self._exists(caller.pid) is True
-        self._boxes[caller.key] = Inbox(caller, now, watched)
-        return notices
+        return self._create(caller, now)
 
     def deliver(self, message: ccdpc.Message, caller: Caller, now: float) -> list[str]:
-        """File a reply or data for `caller` (opening its inbox); returns the drops it caused."""
-        self.open(caller, now)
-        return self._file(self._boxes[caller.key], message)
+        """File a reply or data for `caller`, opening its inbox if it has none (a message is no
+        call of the client's: it does not keep it from going idle); returns what it dropped."""
+        dropped = [] if caller.key in self._boxes else self._create(caller, now)
+        return dropped + self._file(self._boxes[caller.key], message)
 
     def broadcast(self, message: ccdpc.Message) -> list[str]:
         """File an unsolicited message in every inbox; returns the drops it caused."""
@@ -162,6 +155,15 @@ class Inboxes:
                 f"last call {now - box.seen:.1f} s ago"
             )
         return lines
+
+    def _create(self, caller: Caller, now: float) -> list[str]:
+        dropped = []
+        if len(self._boxes) >= self.max_receivers:
+            oldest = min(self._boxes.values(), key=lambda b: b.seen)
+            dropped.append(self._drop(oldest, f"{self.max_receivers} receivers already"))
+        watched = bool(caller.pid) and self._local(caller.host) and self._exists(caller.pid) is True
+        self._boxes[caller.key] = Inbox(caller, now, watched)
+        return dropped
 
     def _file(self, box: Inbox, message: ccdpc.Message) -> list[str]:
         box.messages.append(message)

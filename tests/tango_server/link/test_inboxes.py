@@ -112,6 +112,15 @@ def test_receivers_are_bounded_the_least_recent_goes() -> None:
     assert ONE.key in boxes and three.key in boxes and TWO.key not in boxes
 
 
+def test_messages_for_a_client_are_no_call_of_its() -> None:
+    boxes = remote(idle=10.0)
+    boxes.open(ONE, now=0.0)
+    boxes.deliver(Reply("late"), ONE, now=9.0)
+    assert len(boxes.sweep(now=10.5)) == 1  # idle since 0, whatever came for it since
+    assert boxes.deliver(Reply("later"), ONE, now=11.0) == []  # reopened, for the late reply
+    assert boxes.pending(ONE.key) == 1
+
+
 def test_an_idle_client_loses_its_inbox() -> None:
     boxes = remote(idle=10.0)
     boxes.open(ONE, now=0.0)
