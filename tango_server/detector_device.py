@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, TypeVar, cast
 
 import numpy as np
@@ -76,8 +76,9 @@ class DetectorDevice(Device):  # type: ignore[misc]
     DataFolder = device_property(
         dtype=str,
         default_value="",
-        doc="Folder SaveFrame writes under (relative names are resolved in it, and nothing "
-        "outside it is written); empty: the server's working directory at start-up",
+        doc="Absolute folder SaveFrame writes under (relative names are resolved in it, and "
+        "nothing outside it is written), checked at Init: missing, not a folder or not writable "
+        "by the server's user is FAULT; empty: SaveFrame is off",
     )
     AllowOverwrite = device_property(
         dtype=bool, default_value=False, doc="Let SaveFrame replace an existing file"
@@ -134,7 +135,11 @@ class DetectorDevice(Device):  # type: ignore[misc]
         """The detector layer's settings, before memorized values are written back."""
         self._exposure = 0.0
         self._binning = 1
-        self._start_folder = os.getcwd()  # DataFolder's default
+        self._data_folder: Path | None = None
+
+    def check_data_folder(self) -> None:
+        """DataFolder checked (at Init); `ValueError` naming the property if it is unusable."""
+        self._data_folder = saving.data_folder(self.DataFolder)
 
     # -- commands ----------------------------------------------------------------------------
 
@@ -175,7 +180,9 @@ class DetectorDevice(Device):  # type: ignore[misc]
     def SaveFrame(self, path: str) -> str:
         """Save the last frame as a KappaCCD .kcd file (fabio reads it) or a numpy .npy file."""
         with self._driver_errors("SaveFrame") as link:
-            folder, allow = self.DataFolder or self._start_folder, bool(self.AllowOverwrite)
+            folder, allow = self._data_folder, bool(self.AllowOverwrite)
+            if folder is None:
+                raise ValueError("SaveFrame is off: the DataFolder property is not set")
             saving.target_path(path, folder, allow)  # the name first: it is the argument
             frame = link.frame()
             if frame is None:

@@ -200,6 +200,7 @@ class CCDPC(DetectorDevice):
                 max_packet_size=self.MaxPacketSize,
                 receiver_timeout=self.ReceiverTimeout,
             )
+            self.check_data_folder()
         except ValueError as exc:  # also what pytango raises for a value of the wrong type
             self._config_error = f"Bad configuration: {exc}"
             self.error_stream(self._config_error)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .folder import data_folder
 from .paths import SUFFIXES, save, target_path
 
-__all__ = ["SUFFIXES", "save", "target_path"]
+__all__ = ["SUFFIXES", "data_folder", "save", "target_path"]

@@ -250,5 +250,5 @@ def _script(name: str) -> str:
     beside = Path(sys.executable).with_name(name)
     found = str(beside) if beside.exists() else shutil.which(name)
     if found is None:
-        raise FileNotFoundError(f"{name} not found: install the 'tango' extra (pytango-db)")
+        raise FileNotFoundError(f"{name} not found: install the 'demo' extra (pytango-db)")
     return found

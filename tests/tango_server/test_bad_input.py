@@ -27,8 +27,14 @@ CLIENT_TIMEOUT = 3.0
 
 
 @pytest.fixture(scope="module", params=[1, 2, 3], ids=["gen1", "gen2", "gen3"])
-def pc(request: pytest.FixtureRequest) -> Iterator[tuple[Simulator, tango.DeviceProxy]]:
-    with Simulator(protocol=request.param) as sim, device_server({"Host": sim.hostname}) as dev:
+def pc(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Simulator, tango.DeviceProxy]]:
+    properties = {"DataFolder": str(tmp_path_factory.mktemp("frames"))}  # SaveFrame on
+    with (
+        Simulator(protocol=request.param) as sim,
+        device_server({"Host": sim.hostname, **properties}) as dev,
+    ):
         wait_until(lambda: dev.State() == DevState.ON, what="ON after start")
         yield sim, dev
 

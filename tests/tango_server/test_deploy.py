@@ -1,9 +1,14 @@
 """Deployment as a beamline does it: the repository's dsconfig JSON registered in a Tango
-database (the embedded sqlite one), the server started by name, the device configured by it."""
+database (the embedded sqlite one), the server started by name, the device configured by it.
+The real stack (MariaDB, DataBaseds, Starter) is tests/facility's."""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +19,7 @@ from ccdpc.sim import Simulator
 from tango_server.tools.embedded import (
     DeviceServer,
     EmbeddedDatabase,
+    register_device,
     register_dsconfig,
     wait_until,
 )
@@ -58,3 +64,42 @@ def test_a_dead_server_says_where_its_log_is(database: EmbeddedDatabase, tmp_pat
     server = DeviceServer("nowhere", database.tango_host, tmp_path)
     with server, pytest.raises(RuntimeError, match="exited; see"):
         server.wait_for("bl/kappaccd/nowhere", timeout=20)
+
+
+def test_json2tango_registers_the_file(database: EmbeddedDatabase, tmp_path: Path) -> None:
+    """The real dsconfig tool on the repository's file: the exit codes docs/deploy.md gives."""
+    # Beside this interpreter (a venv's console script), else on PATH.
+    json2tango = shutil.which("json2tango", path=str(Path(sys.executable).parent)) or shutil.which(
+        "json2tango"
+    )
+    if json2tango is None:
+        pytest.skip("dsconfig is not installed (it is in the test extra)")
+    env = dict(os.environ, TANGO_HOST=database.tango_host)
+
+    def run(*args: str) -> int:
+        command = [json2tango, *args, str(CONFIG)]
+        return subprocess.run(command, env=env, capture_output=True, check=False).returncode
+
+    assert run() == 3  # a dry run that would change the database
+    assert run("--write", "--update") == 2  # written
+    assert run("--update") == 0  # nothing left to do
+    host, port = database.tango_host.split(":")
+    db = tango.Database(host, int(port))
+    assert db.get_device_property(DEVICE, ["Host"]) == {"Host": ["kappa-pc.beamline.example"]}
+    db.put_device_property(DEVICE, {"Comment": ["added by hand"]})
+    assert run("--update") == 0  # -u: properties the file does not name are kept
+    assert run() == 3  # without -u, the file would replace the device's configuration
+
+
+def test_a_bad_data_folder_is_fault_until_fixed(database: EmbeddedDatabase, tmp_path: Path) -> None:
+    missing = tmp_path / "not-yet"
+    properties = {"Host": "127.0.0.1", "Port": 1, "AutoConnect": False, "DataFolder": missing}
+    register_device(database.tango_host, "CCDPC/kappa", "CCDPC", DEVICE, properties)
+    with DeviceServer("kappa", database.tango_host, tmp_path) as server:
+        dev = server.wait_for(DEVICE)
+        assert dev.State() == tango.DevState.FAULT
+        assert f"Property DataFolder: '{missing}' does not exist" in dev.Status()
+        missing.mkdir()
+        dev.Init()  # the same server, still up
+        assert dev.State() == tango.DevState.OFF  # configured; AutoConnect false: not connected
+        assert server.running

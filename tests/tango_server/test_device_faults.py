@@ -7,6 +7,7 @@ up, and State and Status say what happened.
 from __future__ import annotations
 
 import socket
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -330,7 +331,8 @@ def test_another_client_refusal_answers_a_command() -> None:
 def test_detector_commands_answer_while_the_pc_stalls() -> None:
     # FirstPacketTimeout long: the link is not declared hung meanwhile, so every call meets
     # the stall itself (the worker's waits, the queue behind them), not a quick NotConnected.
-    with pc_with(2, ["stall-first"], FirstPacketTimeout=30) as (_, dev):
+    folder = tempfile.gettempdir()  # SaveFrame on (nothing is written: there is no frame)
+    with pc_with(2, ["stall-first"], FirstPacketTimeout=30, DataFolder=folder) as (_, dev):
         dev.Connect()
         expected = {
             "Acquire": "CCDPC_Timeout",  # EXPOSE sent, never answered

@@ -46,7 +46,8 @@ def test_demo_once(tmp_path: Path) -> None:
     assert done.returncode == 0, f"{out}\n{done.stderr}"
     assert "ProtocolVersion 3 (CCDPC3), ServerVersion 3.0" in out
     assert re.search(r"IDENT +KAPPACCD-SIM \d{6} ", out)
-    assert re.search(r"Temperature +-(59|60)\.\d degC", out)  # -60 +- 0.4, drifting
+    # The simulator drifts around -60 C (a 0.4 C sine, 120 s period): -59.x is as right.
+    assert re.search(r"Temperature +-(59|60)\.\d degC", out)
     assert "100.0%" in out
     assert re.search(r"frame 1: 1242 x 1152, min \d+, max \d+, mean [\d.]+", out)
     saved = Path(re.search(r"saved +(\S+\.kcd)", out)[1])  # type: ignore[index]
