@@ -8,7 +8,8 @@ events (the DServer class allowing the event subscription commands); every comma
 Status, and every attribute write, is refused in its client with API_ReadOnlyMode, while
 set_attribute_config is not. A user with write rights uses the device as ever; one whose only
 address rule is 127.0.0.1 is read-only. With the service down, every client is read-only, with no
-command allowed, State neither. (The same was seen with the real TangoAccessControl 9.3.4.)
+command allowed, State neither. The facility test (tests/facility/access.py) checks the same
+with the real TangoAccessControl 9.3.4.
 """
 
 from __future__ import annotations
