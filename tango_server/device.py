@@ -26,9 +26,16 @@ from tango.server import attribute, device_property  # type: ignore[import-untyp
 from .detector_device import WAIT, maybe_invalid
 from .detector_device import command_of as _command
 from .link import Link
+from .link.clients import ANYONE, Caller, caller_from_ident
+from .link.inboxes import MAX_RECEIVERS
 from .link.mailbox import payload_of
 from .link.packettrace import TRACE_LINES
-from .link.settings import DEFAULT_TIMEOUT, MAX_PACKET_SIZE, settings_from_properties
+from .link.settings import (
+    DEFAULT_TIMEOUT,
+    MAX_PACKET_SIZE,
+    RECEIVER_TIMEOUT,
+    settings_from_properties,
+)
 from .link.state import LinkState
 from .publisher import COUNTERS, EVENTS, Publisher
 from .series_device import SeriesDevice
@@ -94,6 +101,13 @@ class CCDPC(SeriesDevice):
         default_value=MAX_PACKET_SIZE,
         doc="Largest message payload accepted, in bytes (at most 64 MiB)",
     )
+    ReceiverTimeout = device_property(
+        dtype=float,
+        default_value=RECEIVER_TIMEOUT,
+        doc="Seconds a client's Receive inbox is kept without a call from it (Send, Receive, "
+        "Command, SendReceive, reading PendingPackets); a client on this host whose process has "
+        "ended loses it at once",
+    )
 
     # -- attributes --------------------------------------------------------------------------
 
@@ -148,7 +162,12 @@ class CCDPC(SeriesDevice):
     )  # fmt: skip
     PendingPackets = attribute(
         dtype="DevLong", label="Pending packets", format="%d", fget="read_PendingPackets",
-        doc="Messages received and not yet fetched with Receive",
+        doc="Messages waiting for the reading client's Receive (change events: for all clients)",
+    )  # fmt: skip
+    Receivers = attribute(
+        dtype=(str,), max_dim_x=MAX_RECEIVERS, label="Receivers", fget="read_Receivers",
+        doc="The clients with a Receive inbox (host and process id), what waits for each, and "
+        "when each last called",
     )  # fmt: skip
     Trace = attribute(
         dtype=(str,), max_dim_x=TRACE_LINES, label="Packet trace", fget="read_Trace",
@@ -180,6 +199,7 @@ class CCDPC(SeriesDevice):
                 auto_connect=self.AutoConnect,
                 debug=self.Debug,
                 max_packet_size=self.MaxPacketSize,
+                receiver_timeout=self.ReceiverTimeout,
             )
             self.check_data_folder()
         except ValueError as exc:  # also what pytango raises for a value of the wrong type
@@ -241,9 +261,9 @@ class CCDPC(SeriesDevice):
         doc_in="The payload of one message (a command), framed by the active generation",
     )
     def Send(self, payload: Any) -> None:
-        """Send one message; its reply (and data) come out of Receive."""
+        """Send one message; its reply (and data) come out of this client's Receive."""
         with self._driver_errors("Send") as link:
-            link.send(_to_bytes(payload), WAIT)
+            link.send(_to_bytes(payload), WAIT, self._caller())
 
     @_command(
         dtype_in="DevLong",
@@ -256,7 +276,7 @@ class CCDPC(SeriesDevice):
         with self._driver_errors("Receive") as link:
             if timeout_ms < 0:
                 raise ValueError(f"Timeout {timeout_ms} ms: must be >= 0")
-            message = link.receive(min(timeout_ms / 1000, RECEIVE_CAP))
+            message = link.receive(min(timeout_ms / 1000, RECEIVE_CAP), self._caller())
             return _as_array(payload_of(message))
 
     @_command(
@@ -268,7 +288,7 @@ class CCDPC(SeriesDevice):
     def SendReceive(self, payload: Any) -> Bytes:
         """Send one message and return its reply."""
         with self._driver_errors("SendReceive") as link:
-            reply = link.command(_to_bytes(payload), WAIT)
+            reply = link.command(_to_bytes(payload), WAIT, self._caller())
             return _as_array(reply.text.encode("ascii"))
 
     @_command(
@@ -284,7 +304,7 @@ class CCDPC(SeriesDevice):
                 payload = text.encode("ascii")
             except UnicodeEncodeError:
                 raise ValueError(f"Commands are ASCII text: {text!r}") from None
-            return link.command(payload, WAIT).text
+            return link.command(payload, WAIT, self._caller()).text
 
     # -- attribute readers -------------------------------------------------------------------
 
@@ -335,13 +355,31 @@ class CCDPC(SeriesDevice):
         return self._snapshot().last_error
 
     def read_PendingPackets(self) -> int:
-        return self._snapshot().pending
+        if self._link is None:
+            return 0
+        return self._link.pending(self._caller())
+
+    def read_Receivers(self) -> list[str]:
+        return self._link.receivers() if self._link is not None else []
 
     def read_Trace(self) -> list[str]:
         return self._link.trace_lines() if self._link is not None else []
 
     def read_Tracing(self) -> bool:
         return self._link.tracing if self._link is not None else False
+
+    def _caller(self) -> Caller:
+        """The client of the call under way (`tango_server.link.clients` says what it is)."""
+        ident = self.get_client_ident()
+        if ident is None:  # not a client's call: from inside the server
+            return ANYONE
+        java = str(ident.client_lang).startswith("JAVA")
+        return caller_from_ident(
+            ident.client_ip,
+            pid=0 if java else int(ident.client_pid),
+            java_ident=tuple(ident.java_ident) if java else None,
+            main_class=ident.java_main_class if java else "",
+        )
 
     def write_Tracing(self, on: bool) -> None:
         with self._driver_errors("write Tracing") as link:

@@ -71,6 +71,7 @@ class LinkBooks:
         self._cv = threading.Condition()
         self._jobs = JobQueue(self._cv)
         self._mail = Mailbox()
+        self._mail.inboxes.idle = settings.receiver_timeout
         self._acq = Acquisition()
         self._own: Ticket | None = None  # the acquisition's command on the wire
         self._conn: ccdpc.Connection | None = None
@@ -208,6 +209,11 @@ class LinkBooks:
             else:
                 self._notice(level, text)
         self._acq.notices.clear()
+
+    def _notices_of(self, texts: list[str]) -> None:
+        """Under the lock: what the inboxes say (a client gone), as notices, not errors."""
+        for text in texts:
+            self._notice(logging.INFO, text)
 
     def _record(self, level: int, text: str) -> None:
         self._errors += 1

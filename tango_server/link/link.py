@@ -1,11 +1,11 @@
 """The link to the control PC: what callers (the Tango device) ask of one `ccdpc` connection.
 
-Messages (`send`, `command`, `receive`) and the detector layer on top of them (`begin` an Expose,
-ReadFrame or Acquire, `abort`, `temperature`, `frame`). Callers never wait longer than the timeout
-they give: a job still queued at its deadline is withdrawn (nothing was sent); one under way
-carries on, and its outcome shows in the state and the last error. The thread that does the work
-is in `LinkWorker`. No tango import: the device is a thin layer over this class, and this class
-is tested alone.
+Messages (`send`, `command`, `receive`; each client, a `Caller`, with its own inbox) and the
+detector layer on top of them (`begin` an Expose, ReadFrame or Acquire, `abort`, `temperature`,
+`frame`). Callers never wait longer than the timeout they give: a job still queued at its
+deadline is withdrawn (nothing was sent); one under way carries on, and its outcome shows in the
+state and the last error. The thread that does the work is in `LinkWorker`. No tango import: the
+device is a thin layer over this class, and this class is tested alone.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import ccdpc
 
 from .acquisition import Kind
 from .books import TEMPERATURE_AGE
+from .clients import ANYONE, Caller
 from .jobs import Job
 from .mailbox import Ticket
 from .state import LinkBusy, NotConnected, WaitTimeout
@@ -75,18 +76,19 @@ class Link(LinkWorker):
         self.disconnect(timeout / 2)
         self.connect(max(deadline - time.monotonic(), 0.0))
 
-    def send(self, payload: bytes, timeout: float) -> None:
-        """Send one message with this payload; its reply and data will come out of `receive`."""
-        self._wait_sent(*self._submit_send(payload, waited_for=False), timeout)
+    def send(self, payload: bytes, timeout: float, caller: Caller = ANYONE) -> None:
+        """Send one message with this payload; its reply and data will come out of `caller`'s
+        `receive`, which from now on also gets every event."""
+        self._wait_sent(*self._submit_send(payload, False, caller), timeout)
 
-    def command(self, payload: bytes, timeout: float) -> ccdpc.Reply:
-        """Send one message and return its reply (data after the reply goes to the inbox).
+    def command(self, payload: bytes, timeout: float, caller: Caller = ANYONE) -> ccdpc.Reply:
+        """Send one message and return its reply (data after the reply goes to `caller`'s inbox).
 
         An error or busy reply raises `ccdpc.CommandError`. No reply in time: `WaitTimeout`, and
-        the reply, when it comes, goes to the inbox.
+        the reply, when it comes, goes to `caller`'s inbox.
         """
         deadline = time.monotonic() + timeout
-        job, ticket = self._submit_send(payload, waited_for=True)
+        job, ticket = self._submit_send(payload, True, caller)
         self._wait_sent(job, ticket, timeout)
         with self._cv:
             if not self._cv.wait_for(lambda: ticket.settled, deadline - time.monotonic()):
@@ -103,21 +105,42 @@ class Link(LinkWorker):
             raise ccdpc.CommandError(ticket.reply.text, busy=busy)
         return ticket.reply
 
-    def receive(self, timeout: float) -> ccdpc.Message:
-        """The next message of the inbox, waiting at most `timeout` seconds for one.
+    def receive(self, timeout: float, caller: Caller = ANYONE) -> ccdpc.Message:
+        """The next message of `caller`'s inbox, waiting at most `timeout` seconds for one.
 
-        A timeout (`WaitTimeout`) loses nothing: a later message is returned by the next call.
-        Messages received before the link was lost are still returned.
+        The first call makes `caller` a receiver: it gets every event from then on. A timeout
+        (`WaitTimeout`) loses nothing: a later message is returned by the next call. Messages
+        received before the link was lost are still returned.
         """
+        inboxes, key = self._mail.inboxes, caller.key
         with self._cv:
-            self._cv.wait_for(lambda: self._mail.pending or self._conn is None, max(timeout, 0.0))
-            message = self._mail.pop()
+            self._notices_of(
+                inboxes.sweep(time.monotonic()) + inboxes.open(caller, time.monotonic())
+            )
+            self._cv.wait_for(
+                lambda: inboxes.pending(key) or key not in inboxes or self._conn is None,
+                max(timeout, 0.0),
+            )
+            message = self._mail.pop(key, time.monotonic())
             if message is None:
                 if self._conn is None:
                     raise NotConnected(self._busy())
                 raise WaitTimeout(f"Nothing received within {timeout:g} s")
         self._changed()
         return message
+
+    def pending(self, caller: Caller = ANYONE) -> int:
+        """Messages waiting for `caller` (0 if it has no inbox: it never sent nor received)."""
+        with self._cv:
+            self._notices_of(self._mail.inboxes.sweep(time.monotonic()))
+            return self._mail.inboxes.pending(caller.key, time.monotonic())
+
+    def receivers(self) -> list[str]:
+        """The clients with an inbox, one line each: who, how much waits, when it last called."""
+        with self._cv:
+            now = time.monotonic()
+            self._notices_of(self._mail.inboxes.sweep(now))
+            return self._mail.inboxes.describe(now)
 
     @property
     def tracing(self) -> bool:
@@ -135,13 +158,21 @@ class Link(LinkWorker):
         """The last packets recorded, oldest first."""
         return self._trace.lines()
 
-    def _submit_send(self, payload: bytes, waited_for: bool) -> tuple[Job[None], Ticket]:
+    def _submit_send(
+        self, payload: bytes, waited_for: bool, caller: Caller
+    ) -> tuple[Job[None], Ticket]:
         if not payload:
             raise ValueError("Empty message: a command has at least one byte")
-        ticket = Ticket(bytes(payload[:40]).decode("ascii", "replace").strip().upper(), waited_for)
+        text = bytes(payload[:40]).decode("ascii", "replace").strip().upper()
+        ticket = Ticket(text, waited_for, owner=caller)
         job = Job(f"Sending {ticket.text!r}", lambda: self._do_send(payload, ticket))
         with self._cv:
             self._require_link()
+            now, inboxes = time.monotonic(), self._mail.inboxes
+            if waited_for:
+                inboxes.pending(caller.key, now)  # a call: a receiver among them is still there
+            else:  # a receiver from now on, and first of all of this command's reply
+                self._notices_of(inboxes.sweep(now) + inboxes.open(caller, now))
             self._jobs.put(job)
         return job, ticket
 

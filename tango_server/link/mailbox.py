@@ -3,10 +3,12 @@
 Replies come in command order, one per command (docs/protocol.md, section 2), in every generation:
 so a queue of the commands sent (`Ticket`) pairs each reply with its command without reading
 sequence numbers, which generation 1 lacks. The data message that follows the ok reply to READ
-goes to that READ's ticket if it asked for it (`Ticket.wants_data`), else to the inbox; until it
-has come, the mailbox says a transfer is under way. It also keeps the PC's complaints (error
-replies, a STATUS of ERROR) for the device's ALARM state. Plain data, no threads, no sockets: the
-link calls it under its lock, and the tests call it directly.
+goes to that READ's ticket if it asked for it (`Ticket.wants_data`), else to the inbox of the
+client that sent the READ; until it has come, the mailbox says a transfer is under way. A reply
+nobody waits for goes to its sender's inbox (`Ticket.owner`), an event to every client's
+(`Inboxes`). It also keeps the PC's complaints (error replies, a STATUS of ERROR) for the
+device's ALARM state. Plain data, no threads, no sockets: the link calls it under its lock, and
+the tests call it directly.
 """
 
 from __future__ import annotations
@@ -16,11 +18,11 @@ from dataclasses import dataclass
 
 import ccdpc
 
+from .clients import ANYONE, Caller
+from .inboxes import INBOX_BYTES, INBOX_MESSAGES, Inboxes
+
 __all__ = ["INBOX_BYTES", "INBOX_MESSAGES", "UNKNOWN_SEQ", "Mailbox", "Ticket", "payload_of"]
 
-#: Bounds of the inbox: messages nobody fetches must not eat the server's memory.
-INBOX_MESSAGES = 1024
-INBOX_BYTES = 256 * 1024 * 1024
 #: The sequence number of a generation 3 command the driver kept for its resume after the send
 #: itself failed: it is on its way, but the driver did not say under which number.
 UNKNOWN_SEQ = -1
@@ -31,13 +33,15 @@ class Ticket:
     """A command sent (or about to be), awaiting its reply.
 
     `text` is the command's start, upper case, for messages. While `waited_for`, the reply is kept
-    here for the caller; otherwise it goes to the inbox (`Send`, or a caller that gave up). A READ
-    that `wants_data` also gets the data message after its ok reply, in `data`.
+    here for the caller; otherwise it goes to the inbox of its `owner` (`Send`, or a caller that
+    gave up). A READ that `wants_data` also gets the data message after its ok reply, in `data`;
+    else that data goes to the owner's inbox too.
     """
 
     text: str
     waited_for: bool
     wants_data: bool = False
+    owner: Caller = ANYONE
     sent: float = 0.0
     seq: int = 0
     reply: ccdpc.Reply | None = None
@@ -67,14 +71,12 @@ def payload_of(message: ccdpc.Message) -> bytes | bytearray:
 
 
 class Mailbox:
-    """The commands awaiting replies, the inbox, and the PC's complaints. Not thread-safe."""
+    """The commands awaiting replies, the clients' inboxes, and the PC's complaints. Not
+    thread-safe."""
 
     def __init__(self, max_messages: int = INBOX_MESSAGES, max_bytes: int = INBOX_BYTES) -> None:
-        self.max_messages = max_messages
-        self.max_bytes = max_bytes
         self.tickets: deque[Ticket] = deque()
-        self._inbox: deque[ccdpc.Message] = deque()
-        self._bytes = 0
+        self.inboxes = Inboxes(max_messages, max_bytes)
         self._reply_alarm = ""
         self._status_alarm = ""
         self._data_for: Ticket | None = None
@@ -88,8 +90,8 @@ class Mailbox:
 
     @property
     def pending(self) -> int:
-        """Messages in the inbox."""
-        return len(self._inbox)
+        """Messages in all inboxes."""
+        return self.inboxes.messages
 
     @property
     def alarm(self) -> str:
@@ -111,11 +113,13 @@ class Mailbox:
         """
         if isinstance(message, ccdpc.Data):
             ticket, self._data_for, self.receiving_since = self._data_for, None, None
-            if ticket is not None:
+            if ticket is not None and ticket.wants_data:
                 ticket.data = message
                 return []
+            if ticket is not None:
+                return self.inboxes.deliver(message, ticket.owner, now)
         if not isinstance(message, ccdpc.Reply):
-            return self._deliver(message)
+            return self.inboxes.broadcast(message)
         first = self.first
         if message.status is ccdpc.Status.BUSY and (
             first is None or first.seq not in (message.seq, UNKNOWN_SEQ)
@@ -126,19 +130,17 @@ class Mailbox:
         if ticket is not None and message.ok and ticket.text.split()[:1] == ["READ"]:
             # Its data message comes next, nothing between (docs/protocol.md, section 2).
             self.receiving_since = now
-            self._data_for = ticket if ticket.wants_data else None
+            self._data_for = ticket
         if ticket is not None and ticket.waited_for:
             ticket.reply = message
             return complaints
-        return complaints + self._deliver(message)
+        if ticket is None:  # a reply to nothing sent: nobody's, so everybody's
+            return complaints + self.inboxes.broadcast(message)
+        return complaints + self.inboxes.deliver(message, ticket.owner, now)
 
-    def pop(self) -> ccdpc.Message | None:
-        """The oldest message of the inbox, or None."""
-        if not self._inbox:
-            return None
-        message = self._inbox.popleft()
-        self._bytes -= _size(message)
-        return message
+    def pop(self, key: str = "", now: float = 0.0) -> ccdpc.Message | None:
+        """The oldest message of client `key`'s inbox, or None; the client called at `now`."""
+        return self.inboxes.pop(key, now)
 
     @property
     def waiting_since(self) -> float | None:
@@ -160,7 +162,7 @@ class Mailbox:
         for ticket in self.tickets:
             ticket.error = error
         self.tickets.clear()
-        if self._data_for is not None:
+        if self._data_for is not None and self._data_for.wants_data:
             self._data_for.error = error
         self._data_for = self.receiving_since = None
 
@@ -186,17 +188,3 @@ class Mailbox:
             return [f"Busy reply to {command!r}: {reply.text}"]
         self._reply_alarm = f"The PC answered {command!r} with {reply.text!r}."
         return [f"Error reply to {command!r}: {reply.text}"]
-
-    def _deliver(self, message: ccdpc.Message) -> list[str]:
-        self._inbox.append(message)
-        self._bytes += _size(message)
-        dropped = []
-        while len(self._inbox) > self.max_messages or self._bytes > self.max_bytes:
-            old = self._inbox.popleft()
-            self._bytes -= _size(old)
-            dropped.append(f"Receive queue full: dropped {old!r}")
-        return dropped
-
-
-def _size(message: ccdpc.Message) -> int:
-    return len(message.payload) if isinstance(message, ccdpc.Data) else len(message.text)

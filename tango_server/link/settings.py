@@ -14,6 +14,7 @@ import ccdpc
 __all__ = [
     "DEFAULT_TIMEOUT",
     "MAX_PACKET_SIZE",
+    "RECEIVER_TIMEOUT",
     "BadProperty",
     "Settings",
     "settings_from_properties",
@@ -27,6 +28,10 @@ MAX_TIMEOUT = 3600.0
 
 #: Default of the three timeout properties, in seconds (the driver's own packet timeout).
 DEFAULT_TIMEOUT = 5.0
+#: Default of ReceiverTimeout: seconds a client's inbox is kept with nothing fetched.
+RECEIVER_TIMEOUT = 300.0
+#: Longest ReceiverTimeout: a day.
+MAX_RECEIVER_TIMEOUT = 86400.0
 
 
 class BadProperty(ValueError):
@@ -49,6 +54,7 @@ class Settings:
     auto_connect: bool = True
     debug: bool = False
     max_packet_size: int = MAX_PACKET_SIZE
+    receiver_timeout: float = RECEIVER_TIMEOUT
 
     @property
     def hostname(self) -> str:
@@ -67,6 +73,7 @@ def settings_from_properties(
     auto_connect: bool | None = None,
     debug: bool | None = None,
     max_packet_size: int | None = None,
+    receiver_timeout: float | None = None,
 ) -> Settings:
     """Check the property values (None: not set) and return the settings, or raise `BadProperty`.
 
@@ -93,6 +100,7 @@ def settings_from_properties(
         auto_connect=True if auto_connect is None else bool(auto_connect),
         debug=bool(debug),
         max_packet_size=_packet_size(max_packet_size),
+        receiver_timeout=_receiver_timeout(receiver_timeout),
     )
 
 
@@ -112,3 +120,14 @@ def _packet_size(value: int | None) -> int:
             "MaxPacketSize", f"{value} bytes is not in 1..{MAX_PACKET_SIZE} (the protocol's limit)"
         )
     return value
+
+
+def _receiver_timeout(value: float | None) -> float:
+    if value is None:
+        return RECEIVER_TIMEOUT
+    if not math.isfinite(value) or not 0 < value <= MAX_RECEIVER_TIMEOUT:
+        raise BadProperty(
+            "ReceiverTimeout",
+            f"{value!r} is not a time in seconds (> 0 and <= {MAX_RECEIVER_TIMEOUT:g})",
+        )
+    return float(value)

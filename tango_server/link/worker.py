@@ -285,6 +285,7 @@ class LinkWorker(LinkBooks):
                 self._observe(message, ticket)
             for text in complaints:
                 self._record(logging.WARNING, text)
+            self._notices_of(self._mail.inboxes.sweep(now))  # a client gone: no more for it
             self._cv.notify_all()
         if refused is not None:
             self._lost(conn, refused)

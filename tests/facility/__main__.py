@@ -16,7 +16,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from . import guide
+from . import access, guide
 from .guide import Run
 from .stack import Facility
 
@@ -31,6 +31,7 @@ STEPS: list[tuple[str, Callable[[Run], None]]] = [
     ("run by hand", guide.by_hand),
     ("run under Starter", guide.starter),
     ("check from a plain client", guide.checks),
+    ("Tango Access Control", access.access_control),
     ("DataFolder checked at Init", guide.data_folder),
     ("demo from the wheel", guide.demo),
     ("kill -9: Starter restarts it", guide.restart),

@@ -31,6 +31,7 @@ BAD: dict[str, tuple[dict[str, Any], str]] = {
     "test/bad/nan": ({"Host": "localhost", "PacketTimeout": "nan"}, "Property PacketTimeout"),
     "test/bad/first": ({"Host": "localhost", "FirstPacketTimeout": 0}, "FirstPacketTimeout"),
     "test/bad/size": ({"Host": "localhost", "MaxPacketSize": 0}, "Property MaxPacketSize"),
+    "test/bad/idle": ({"Host": "localhost", "ReceiverTimeout": -5}, "Property ReceiverTimeout"),
     "test/bad/flag": ({"Host": "localhost", "AutoConnect": "maybe"}, "'AutoConnect'"),
     "test/bad/nofolder": ({"Host": "localhost", "DataFolder": "/nonexistent/ccdpc"}, "DataFolder"),
     "test/bad/file": ({"Host": "localhost", "DataFolder": __file__}, "Property DataFolder"),

@@ -15,6 +15,7 @@ from ccdpc.sim import Simulator, synthetic_frame
 from tango_server.link import Link, worker
 from tango_server.link.acquisition import Kind
 from tango_server.link.books import BUSY_AFTER, COUNTDOWN_STEP, TEMPERATURE_SHOWN
+from tango_server.link.clients import Caller
 from tango_server.link.settings import Settings
 from tango_server.link.state import LinkBusy, LinkState, NotConnected, WaitTimeout
 
@@ -107,6 +108,25 @@ def test_late_reply_goes_to_the_inbox(start_sim: StartSim, make_link: Callable[.
     reply = link.receive(2)
     assert isinstance(reply, ccdpc.Reply)
     assert reply.text.startswith("KAPPACCD-SIM ")
+
+
+def test_each_caller_receives_its_own_replies(
+    start_sim: StartSim, make_link: Callable[..., Link], protocol: int
+) -> None:
+    link = make_link(start_sim(protocol))
+    link.connect(2)
+    one, two = Caller("h pid 1", "h", 1), Caller("h pid 2", "h", 2)
+    link.send(b"IDENT", 2, one)
+    link.send(b"TEMP", 2, two)
+    link.send(b"STATUS", 2, one)
+    assert float(link.receive(2, two).text) < 0
+    assert link.receive(2, one).text.startswith("KAPPACCD-SIM ")
+    assert link.receive(2, one).text.startswith("IDLE")
+    assert (link.pending(one), link.pending(two), link.snapshot().pending) == (0, 0, 0)
+    with pytest.raises(WaitTimeout):
+        link.receive(0, two)
+    assert [line.split(":")[0] for line in link.receivers()] == [one.key, two.key]
+    assert link.command(b"IDENT", 2, two).text.startswith("KAPPACCD-SIM ")  # as before
 
 
 def test_not_connected(start_sim: StartSim, make_link: Callable[..., Link]) -> None:

@@ -6,11 +6,17 @@ import pytest
 
 import ccdpc
 from ccdpc import Data, Event, Reply, Status
+from tango_server.link.clients import ANYONE, Caller
 from tango_server.link.mailbox import UNKNOWN_SEQ, Mailbox, Ticket, payload_of
 
 
-def sent(box: Mailbox, text: str, waited_for: bool = True, seq: int = 0) -> Ticket:
-    ticket = Ticket(text, waited_for)
+def sent(
+    box: Mailbox, text: str, waited_for: bool = True, seq: int = 0, owner: Caller = ANYONE
+) -> Ticket:
+    """A command sent, as the link sends it: a `Send` opens its sender's inbox."""
+    ticket = Ticket(text, waited_for, owner=owner)
+    if not waited_for:
+        box.inboxes.open(owner, now=10.0)
     box.sent(ticket, seq, now=10.0)
     return ticket
 
@@ -28,7 +34,7 @@ def test_replies_pair_with_commands_in_order() -> None:
 
 def test_data_goes_to_the_inbox() -> None:
     box = Mailbox()
-    read = sent(box, "READ")
+    read = sent(box, "READ")  # a Command("READ"): the data goes to its sender's inbox
     box.route(Reply("FRAME 1 1"))
     box.route(Data(bytearray(b"\x01\x02")))
     assert read.reply == Reply("FRAME 1 1")
@@ -42,6 +48,7 @@ def test_data_of_a_read_that_wants_it_goes_to_its_ticket() -> None:
     box.sent(read, 0, now=10.0)
     box.route(Reply("FRAME 1 1"), now=11.0)
     assert (read.settled, box.receiving_since) == (False, 11.0)  # the transfer is under way
+    box.inboxes.open(ANYONE, now=11.0)  # a receiver, to get the event
     box.route(Event("STATE IDLE"))
     data = Data(bytearray(b"\x01\x02"))
     box.route(data, now=12.0)
@@ -140,6 +147,7 @@ def test_overdue_and_fail_all() -> None:
 
 def test_inbox_is_bounded() -> None:
     box = Mailbox(max_messages=2, max_bytes=10)
+    box.inboxes.open(ANYONE, now=0.0)
     assert box.route(Event("a")) == []
     box.route(Event("b"))
     assert box.route(Event("c")) == ["Receive queue full: dropped Event(text='a', seq=0)"]
@@ -168,3 +176,38 @@ def test_waiting_since_the_oldest_command_or_the_data_under_way() -> None:
     assert box.waiting_since == 12.0  # only the data under way
     box.route(Data(bytearray(4), seq=1), now=13.0)
     assert box.waiting_since is None
+
+
+def test_replies_and_data_go_to_their_sender_events_to_all() -> None:
+    box = Mailbox()
+    one, two = Caller("h pid 1", "h", 1), Caller("h pid 2", "h", 2)
+    sent(box, "IDENT", waited_for=False, owner=one)
+    sent(box, "READ", waited_for=False, owner=two)
+    sent(box, "TEMP", waited_for=False, owner=one)
+    box.route(Reply("KAPPACCD-SIM 1 2"))
+    box.route(Reply("FRAME 1 1"))
+    box.route(Data(bytearray(b"\x01\x02")))
+    box.route(Event("STATE IDLE"))
+    box.route(Reply("-60.0"))
+    assert (box.pending, box.inboxes.pending(one.key), box.inboxes.pending(two.key)) == (6, 3, 3)
+    assert [box.pop(one.key), box.pop(one.key), box.pop(one.key)] == [
+        Reply("KAPPACCD-SIM 1 2"),
+        Event("STATE IDLE"),
+        Reply("-60.0"),
+    ]
+    assert [box.pop(two.key), box.pop(two.key), box.pop(two.key), box.pop(two.key)] == [
+        Reply("FRAME 1 1"),
+        Data(bytearray(b"\x01\x02")),
+        Event("STATE IDLE"),
+        None,
+    ]
+    assert box.pop(ANYONE.key) is None  # never sent nor received: no inbox, no events
+
+
+def test_a_late_reply_opens_its_senders_inbox() -> None:
+    box = Mailbox()
+    caller = Caller("h pid 3", "h", 3)
+    ticket = sent(box, "IDENT", owner=caller)
+    ticket.waited_for = False  # the caller gave up waiting
+    box.route(Reply("KAPPACCD-SIM 1 2"), now=11.0)
+    assert box.pop(caller.key, now=12.0) == Reply("KAPPACCD-SIM 1 2")

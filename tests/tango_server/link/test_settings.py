@@ -9,6 +9,7 @@ import pytest
 from tango_server.link.settings import (
     DEFAULT_TIMEOUT,
     MAX_PACKET_SIZE,
+    RECEIVER_TIMEOUT,
     BadProperty,
     Settings,
     settings_from_properties,
@@ -20,6 +21,8 @@ def test_defaults() -> None:
     s = settings_from_properties("pc")
     assert (s.connect_timeout, s.first_packet_timeout, s.packet_timeout) == (DEFAULT_TIMEOUT,) * 3
     assert (s.auto_connect, s.debug, s.max_packet_size) == (True, False, MAX_PACKET_SIZE)
+    assert s.receiver_timeout == RECEIVER_TIMEOUT
+    assert settings_from_properties("pc", receiver_timeout=2.5).receiver_timeout == 2.5
 
 
 @pytest.mark.parametrize(
@@ -61,6 +64,8 @@ def test_hostname_for_the_driver() -> None:
         ({"host": "pc", "connect_timeout": 3601}, "ConnectTimeout"),
         ({"host": "pc", "max_packet_size": 0}, "MaxPacketSize"),
         ({"host": "pc", "max_packet_size": MAX_PACKET_SIZE + 1}, "MaxPacketSize"),
+        ({"host": "pc", "receiver_timeout": 0}, "ReceiverTimeout"),
+        ({"host": "pc", "receiver_timeout": math.inf}, "ReceiverTimeout"),
     ],
 )
 def test_bad_values_name_their_property(kwargs: dict[str, object], name: str) -> None:
