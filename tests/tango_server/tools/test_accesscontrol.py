@@ -143,7 +143,7 @@ def test_a_read_only_user_reads_and_gets_events_but_changes_nothing(facility: Fa
     assert {"State", "Status", "Send", "Receive", "Command", "Acquire", "Init"} <= set(commands)
     assert {commands.pop("State"), commands.pop("Status")} == {"allowed"}  # as the real service
     assert set(commands.values()) == {"API_ReadOnlyMode"}, commands
-    assert set(result["writes"]) == {"ExposureTime", "Binning", "Tracing"}
+    assert {"ExposureTime", "Binning", "Tracing", "NbFrames", "SavingMode"} <= set(result["writes"])
     assert set(result["writes"].values()) == {"API_ReadOnlyMode"}
     assert result["set_attribute_config"] == "allowed"  # not an access-controlled call
     assert result["state"] == "ON"
