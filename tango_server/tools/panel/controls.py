@@ -3,21 +3,26 @@ that says in words what is wrong, and the progress of the frame and the series."
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from taurus.external.qt import Qt  # type: ignore[import-untyped]
 from taurus.qt.qtgui.button import TaurusCommandButton  # type: ignore[import-untyped]
+from taurus.qt.qtgui.panel.taurusvalue import UnitLessLineEdit  # type: ignore[import-untyped]
 
 __all__ = [
     "ATTRIBUTES",
     "COMMANDS",
+    "OUTCOMES",
     "SERIES_CONTROLS",
     "SERIES_PROGRESS",
     "SETTINGS",
     "WATCHED",
     "Banner",
     "CommandButton",
+    "Outcomes",
     "ProgressBox",
+    "SettingEdit",
 ]
 
 #: What the status form shows, in this order (Status is in the banner above it).
@@ -59,29 +64,70 @@ _COLOURS = {  # background, text
 }
 
 
-class CommandButton(TaurusCommandButton):  # type: ignore[misc]
-    """A taurus command button whose outcome is a signal, `accepted` (command) or `refused`
-    (command, why), instead of a modal message box or, for a device that does not answer, only
-    a log line: the panel shows it in its banner and keeps running."""
+class Outcomes(Qt.QObject):  # type: ignore[misc]
+    """Where the panel's buttons and setting editors say how an action went: `accepted`
+    (action) or `refused` (action, why). Taurus would show a failure in a modal message box
+    (or, for a device that does not answer, only log it); the banner shows it instead.
+
+    `gone` says why the device server does not answer ("" while it does), as the panel's
+    watch last found: an action is then refused at once, without a call in the GUI thread
+    that would wait for a dead server's connection to fail."""
 
     refused = Qt.pyqtSignal(str, str)
     accepted = Qt.pyqtSignal(str)
 
-    def onClicked(self, value: int = 0) -> Any:  # noqa: N802 (taurus's name)
-        """Run the command (in the GUI thread: the device answers within its 3 s timeout, and
-        at once when its server is gone); report the outcome by signal."""
-        command, device = self.getCommand(), self.getModelObj()
+    def __init__(self) -> None:
+        super().__init__()
+        self.gone = ""
+
+    def attempt(self, action: str, do: Callable[[], Any]) -> Any:
+        """`do()`, unless the device is gone; the outcome reported by signal."""
         try:
-            if device is None:
-                raise ConnectionError(f"no device {self.getModelName()!r}")
-            argument = self._castParameters(self._parameters, command, device)
-            result = device.command_inout(command, argument)
+            if self.gone:
+                raise ConnectionError(f"the device server is not answering ({self.gone})")
+            result = do()
         except Exception as exc:  # whatever it is, the operator is told
-            self.refused.emit(command, _why(exc))
+            self.refused.emit(action, _why(exc))
             return None
-        self.commandExecuted.emit(result)
-        self.accepted.emit(command)
+        self.accepted.emit(action)
         return result
+
+
+#: The one hub: taurus builds the setting editors itself (again when an attribute's
+#: configuration changes), so they cannot be handed a panel's signal when made.
+OUTCOMES = Outcomes()
+
+
+class CommandButton(TaurusCommandButton):  # type: ignore[misc]
+    """A taurus command button that reports to `OUTCOMES` instead of a message box."""
+
+    def onClicked(self, value: int = 0) -> Any:  # noqa: N802 (taurus's name)
+        """Run the command (in the GUI thread: the device answers within its 3 s timeout);
+        report the outcome."""
+        return OUTCOMES.attempt(self.getCommand(), self._execute)
+
+    def _execute(self) -> Any:
+        command, device = self.getCommand(), self.getModelObj()
+        if device is None:
+            raise ConnectionError(f"no device {self.getModelName()!r}")
+        result = device.command_inout(
+            command, self._castParameters(self._parameters, command, device)
+        )
+        self.commandExecuted.emit(result)
+        return result
+
+
+class SettingEdit(UnitLessLineEdit):  # type: ignore[misc]
+    """The settings form's editor (Enter writes): reports to `OUTCOMES` instead of a modal
+    message box, which would stop the panel until someone closes it."""
+
+    def applyPendingOperations(self, ops: Any = None) -> None:  # noqa: N802 (taurus's name)
+        """Write the value typed; report the outcome."""
+        name = str(self.getModelName()).split("#")[0].rsplit("/", 1)[-1]
+        pending = self.getPendingOperations() if ops is None else ops
+        OUTCOMES.attempt(
+            f"Writing {name}", lambda: self.getTaurusManager().applyPendingOperations(pending)
+        )
 
 
 def _why(exc: BaseException) -> str:

@@ -9,6 +9,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+import taurus  # type: ignore[import-untyped]
 from taurus.external.qt import Qt  # type: ignore[import-untyped]
 from taurus.qt.qtgui.application import TaurusApplication  # type: ignore[import-untyped]
 from taurus.qt.qtgui.panel import TaurusForm  # type: ignore[import-untyped]
@@ -17,11 +18,13 @@ from taurus.taurusstatecontroller import application  # type: ignore[import-unty
 from .controls import (
     ATTRIBUTES,
     COMMANDS,
+    OUTCOMES,
     SETTINGS,
     WATCHED,
     Banner,
     CommandButton,
     ProgressBox,
+    SettingEdit,
 )
 from .image import FrameView
 from .watch import Bridge, DeviceWatch
@@ -30,6 +33,9 @@ __all__ = ["MIN_PERIOD", "CCDPCPanel", "main", "running", "screenshot", "shown_v
 
 #: Frames are drawn at most this often (seconds): a fast series shows its latest frame.
 MIN_PERIOD = 0.5
+#: Taurus polls what the device pushes no events for (the settings) this often, milliseconds:
+#: a setting changed by another client shows within a second.
+SETTINGS_POLL_MS = 1000
 #: Width of the left column (state, settings, buttons, progress), pixels.
 COLUMN_WIDTH = 520
 _ROW = 29
@@ -43,18 +49,21 @@ class CCDPCPanel(Qt.QWidget):  # type: ignore[misc]
         self, device: str, min_period: float = MIN_PERIOD, parent: Qt.QWidget | None = None
     ) -> None:
         super().__init__(parent)
-        self.device = device
+        self.device, self._stopped = device, False
         self.setWindowTitle(f"CCDPC {device}")
         self.banner = Banner(self)
         self.form = self._form([f"{device}/{name}" for name in ATTRIBUTES], buttons=False)
         self.settings = self._form([f"{device}/{name}" for name in SETTINGS], buttons=False)
+        for index, name in enumerate(SETTINGS):
+            self.settings[index].setWriteWidgetClass(SettingEdit)
+            taurus.Attribute(f"{device}/{name}").changePollingPeriod(SETTINGS_POLL_MS)
+        OUTCOMES.refused.connect(self.banner.command_refused)
+        OUTCOMES.accepted.connect(self.banner.command_accepted)
         self.buttons: dict[str, CommandButton] = {}
         row = Qt.QHBoxLayout()
         for label, (command, argument) in COMMANDS.items():
             button = CommandButton(command=command, parameters=argument, text=label, parent=self)
             button.setModel(device)
-            button.refused.connect(self.banner.command_refused)
-            button.accepted.connect(self.banner.command_accepted)
             row.addWidget(button)
             self.buttons[label] = button
         self.progress = ProgressBox(self)
@@ -63,6 +72,8 @@ class CCDPCPanel(Qt.QWidget):  # type: ignore[misc]
         self.watch.seen.connect(lambda state, status, _: self.banner.device_seen(state, status))
         self.watch.seen.connect(self.progress.device_seen)
         self.watch.lost.connect(self.banner.device_lost)
+        self.watch.seen.connect(self._seen)
+        self.watch.lost.connect(self._lost)
         self.bridges = [Bridge(f"{device}/FrameNumber", self), Bridge(f"{device}/Progress", self)]
         self.bridges[0].changed.connect(self.frame.fetcher.want)
         self.bridges[1].changed.connect(self.progress.progress)
@@ -85,6 +96,12 @@ class CCDPCPanel(Qt.QWidget):  # type: ignore[misc]
         self.watch.start()
         self.frame.fetcher.start()
 
+    def _seen(self, *_: object) -> None:
+        OUTCOMES.gone = ""
+
+    def _lost(self, why: str) -> None:
+        OUTCOMES.gone = why.splitlines()[0]
+
     def _form(self, models: list[str], buttons: bool) -> Any:
         form = TaurusForm(self, withButtons=buttons)
         form.setModel(models)
@@ -92,7 +109,12 @@ class CCDPCPanel(Qt.QWidget):  # type: ignore[misc]
         return form
 
     def stop(self) -> None:
-        """End the panel's threads and event subscriptions."""
+        """End the panel's threads and event subscriptions (once; closing calls it too)."""
+        if self._stopped:
+            return
+        self._stopped = True
+        OUTCOMES.refused.disconnect(self.banner.command_refused)
+        OUTCOMES.accepted.disconnect(self.banner.command_accepted)
         for bridge in self.bridges:
             bridge.close()
         self.watch.stop()

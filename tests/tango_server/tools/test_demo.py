@@ -46,7 +46,7 @@ def test_demo_once(tmp_path: Path) -> None:
     assert done.returncode == 0, f"{out}\n{done.stderr}"
     assert "ProtocolVersion 3 (CCDPC3), ServerVersion 3.0" in out
     assert re.search(r"IDENT +KAPPACCD-SIM \d{6} ", out)
-    assert re.search(r"Temperature +-6\d\.\d degC", out)
+    assert re.search(r"Temperature +-(59|60)\.\d degC", out)  # the simulator drifts round -60
     assert "100.0%" in out
     assert re.search(r"frame 1: 1242 x 1152, min \d+, max \d+, mean [\d.]+", out)
     saved = Path(re.search(r"saved +(\S+\.kcd)", out)[1])  # type: ignore[index]

@@ -18,11 +18,15 @@ import numpy
 import pytest
 import tango  # type: ignore[import-untyped]
 from PyQt5.QtTest import QTest
+from taurus.core.taurusbasetypes import AttrQuality  # type: ignore[import-untyped]
 from taurus.external.qt import Qt  # type: ignore[import-untyped]
 from taurus.qt.qtgui.application import TaurusApplication  # type: ignore[import-untyped]
+from taurus.qt.qtgui.util import QT_ATTRIBUTE_QUALITY_PALETTE  # type: ignore[import-untyped]
 
-from tango_server.tools.demo import DEVICE, Demo, running_demo
+from tango_server.tools.demo import DEVICE, TEMPERATURE_LIMITS, Demo, running_demo
+from tango_server.tools.embedded import wait_until
 from tango_server.tools.panel import CCDPCPanel, running, screenshot
+from tango_server.tools.panel.controls import ATTRIBUTES
 
 DOC_IMAGE = Path(__file__).resolve().parents[3] / "docs" / "img" / "panel.png"
 
@@ -39,6 +43,25 @@ def settle(condition: Callable[[], object], timeout: float, what: str) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"{what}: not within {timeout:g} s")
         QTest.qWait(20)
+
+
+def background(widget: Any) -> str:
+    """The colour drawn at the left middle of a widget (where a right-aligned value is not)."""
+    return str(widget.grab().toImage().pixelColor(6, widget.height() // 2).name())
+
+
+def point_at(panel: CCDPCPanel, row: int, column: int) -> dict[str, str]:
+    """Move the mouse over a pixel of the image; what the plot's read-out then says."""
+    plot = panel.frame.plot
+    x, y = plot.dataToPixel(column + 0.5, row + 0.5)
+    move = Qt.QMouseEvent(
+        Qt.QEvent.MouseMove, Qt.QPointF(x, y), Qt.Qt.NoButton, Qt.Qt.NoButton, Qt.Qt.NoModifier
+    )
+    Qt.QApplication.sendEvent(plot.getWidgetHandle(), move)
+    labels = [label.text() for label in plot.getPositionInfoWidget().findChildren(Qt.QLabel)]
+    names = [text[3:-4] for text in labels if text.startswith("<b>")]  # "<b>Data:</b>"
+    values = [text for text in labels if not text.startswith("<b>")]
+    return dict(zip(names, values, strict=True))
 
 
 def click(panel: CCDPCPanel, label: str) -> None:
@@ -66,37 +89,79 @@ def panel(app: Any, demo: Demo) -> Iterator[CCDPCPanel]:
     shown.close()
 
 
-def test_acquire_shows_the_new_frame(
+def test_set_the_exposure_acquire_and_see_the_frame(
     app: Any, demo: Demo, panel: CCDPCPanel, tmp_path: Path
 ) -> None:
     dev = demo.device
-    dev.ExposureTime = 0.05
+    editor = panel.settings[0].writeWidget()  # ExposureTime
+    settle(lambda: editor.getValue() is not None, 10, "the editor ready (its validator set)")
+    editor.setFocus()
+    editor.selectAll()
+    QTest.keyClicks(editor, "0.05")
+    QTest.keyClick(editor, Qt.Qt.Key_Return)
+    settle(lambda: dev.ExposureTime == pytest.approx(0.05), 10, "ExposureTime written")
     before = dev.FrameNumber
-    click(panel, "Acquire")  # Acquire(-1): the ExposureTime attribute
+    click(panel, "Acquire")  # Acquire(-1): with the ExposureTime attribute
     settle(lambda: dev.FrameNumber > before, 30, "a new frame on the device")
     settle(lambda: panel.frame.number == dev.FrameNumber, 10, "the new frame in the view")
     numpy.testing.assert_array_equal(panel.frame.data(), dev.Frame)
     assert panel.frame.data().shape == (1152, 1242)
+    shown = point_at(panel, 600, 400)  # the pixel under the mouse, to a screen pixel or so
+    x, y = float(shown["X:"]), float(shown["Y:"])
+    assert abs(x - 400.5) < 8 and abs(y - 600.5) < 8, shown
+    assert shown["Data:"] == str(panel.frame.data()[int(y), int(x)]), shown
     settle(lambda: panel.banner.state == "ON", 10, "ON in the banner after the frame")
+    exposure = panel.settings[0].readWidget()
+    settle(lambda: exposure.getDisplayValue().startswith("0.050"), 10, "ExposureTime read back")
     png = tmp_path / "panel.png"
-    shown = screenshot(panel, app, str(png), 20)
-    assert shown["State"] == "ON"
-    assert shown["ConnectionState"] == "CONNECTED"
-    assert shown["FrameNumber"] == str(dev.FrameNumber)
-    assert shown["Temperature"].startswith("-")
+    values = screenshot(panel, app, str(png), 20)
+    assert values["State"] == "ON"
+    assert values["ConnectionState"] == "CONNECTED"
+    assert values["FrameNumber"] == str(dev.FrameNumber)
+    assert values["Temperature"].startswith("-")
     assert panel.banner.text().startswith("ON: Connected to ")
     assert png.stat().st_size > 10_000 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     if os.environ.get("CCDPC_UPDATE_SCREENSHOT") == "1":
         shutil.copyfile(png, DOC_IMAGE)
 
 
-def test_exposure_time_written_in_the_panel(demo: Demo, panel: CCDPCPanel) -> None:
-    editor = panel.settings[0].writeWidget()  # ExposureTime
-    editor.setFocus()
-    editor.selectAll()
-    QTest.keyClicks(editor, "0.125")
-    QTest.keyClick(editor, Qt.Qt.Key_Return)
-    settle(lambda: demo.device.ExposureTime == pytest.approx(0.125), 10, "ExposureTime 0.125")
+def test_a_burst_of_frames_is_not_queued_behind_the_screen(demo: Demo, panel: CCDPCPanel) -> None:
+    """While the GUI is busy (here: this thread, which waits without turning the event loop)
+    frames keep coming; the fetcher hands over one and waits for it to be drawn, so the screen
+    then shows at most that one and the latest, not every frame in turn."""
+    dev, fetcher = demo.device, panel.frame.fetcher
+    drawn: list[float] = []
+    fetcher.fetched.connect(lambda *_: drawn.append(time.monotonic()))
+    first = dev.FrameNumber
+    for _ in range(3):
+        number = dev.FrameNumber
+        dev.Acquire(0.0)
+        wait_until(lambda n=number: dev.FrameNumber > n, 30, "the next frame")  # GUI blocked
+        wait_until(lambda: dev.State() == tango.DevState.ON, 30, "State ON")
+    last = dev.FrameNumber
+    settle(lambda: panel.frame.number == last, 10, "the last frame in the view")
+    assert last - first == 3
+    assert len(drawn) <= 2, f"{len(drawn)} frames drawn for 3"
+
+
+def test_temperature_coloured_by_its_alarm_limits(demo: Demo, panel: CCDPCPanel) -> None:
+    label = panel.form[ATTRIBUTES.index("Temperature")].readWidget()
+
+    def quality() -> str:
+        value = label.getModelValueObj()
+        return "" if value is None else str(value.quality.name)
+
+    settle(lambda: quality() == "ATTR_VALID", 10, "Temperature VALID within its limits")
+    config = demo.device.get_attribute_config("Temperature")
+    config.alarms.max_alarm = "-70"  # the CCD at -60 degC is now too warm
+    demo.device.set_attribute_config(config)
+    try:
+        settle(lambda: quality() == "ATTR_ALARM", 10, "Temperature ALARM")
+        alarm = QT_ATTRIBUTE_QUALITY_PALETTE.qcolor(AttrQuality.ATTR_ALARM)[0]
+        settle(lambda: background(label) == alarm.name(), 5, f"the label in {alarm.name()}")
+    finally:
+        config.alarms.max_alarm = str(TEMPERATURE_LIMITS["max_alarm"])
+        demo.device.set_attribute_config(config)
 
 
 def test_abort_during_an_exposure(demo: Demo, panel: CCDPCPanel) -> None:
@@ -126,6 +191,11 @@ def test_device_server_killed_and_restarted(demo: Demo, panel: CCDPCPanel) -> No
     assert "not answering" in panel.banner.text()
     click(panel, "Acquire")
     settle(lambda: "Acquire refused" in panel.banner.text(), 10, "the failed command")
+    editor = panel.settings[0].writeWidget()  # ExposureTime: no message box, the banner
+    editor.setText("")
+    QTest.keyClicks(editor, "0.5")
+    QTest.keyClick(editor, Qt.Qt.Key_Return)
+    settle(lambda: "Writing ExposureTime refused" in panel.banner.text(), 10, "the failed write")
     QTest.qWait(500)  # lets the timer tick on while the panel's threads meet the dead server
     timer.stop()
     gaps = numpy.diff(ticks)
