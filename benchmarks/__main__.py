@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from . import device, driver, memory, prefilled, scaling, transport
+from . import device, driver, memory, prefilled, scaling, series, transport
 from .harness import table, write_results
 
 NOTE = """\
@@ -30,6 +30,7 @@ SUITES = {
     "device": device.run,
     "memory": memory.run,
     "scaling": scaling.run,
+    "series": series.run,
 }
 
 

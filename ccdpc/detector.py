@@ -6,16 +6,18 @@ docs/protocol.md, section 7, into typed calls and the READ data into a `Frame`.
 
 from __future__ import annotations
 
+import contextlib
 import enum
+import math
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from . import config
 from .connection import Connection
-from .errors import CommandError, protocolerror
-from .image import FULL_WIDTH, Frame
+from .errors import CommandError, error, protocolerror
+from .image import FULL_HEIGHT, FULL_WIDTH, Frame
 from .transport import IdleTask
 
 __all__ = ["Detector", "DetectorState", "DetectorStatus", "Ident"]
@@ -149,3 +151,38 @@ class Detector:
         self.expose(seconds, binning)
         self.wait(seconds + (config.replytimeout if timeout is None else timeout), idletask)
         return self.read_frame()
+
+    def series(
+        self,
+        count: int,
+        seconds: float,
+        binning: int = 1,
+        latency: float = 0.0,
+        *,
+        lend: bool = False,
+        timeout: float | None = None,
+        on_status: Callable[[DetectorStatus], object] | None = None,
+    ) -> Iterator[Frame]:
+        """Take `count` frames (expose, wait, read), `latency` seconds apart; yield each.
+
+        `lend`: every frame is received into one buffer, lent to the caller until the next frame
+        (copy what must outlive it): no allocation per frame. `on_status` sees every STATUS
+        polled; `timeout` is `acquire`'s. An exception, or Ctrl-C, during an exposure aborts it.
+        """
+        if count < 1:
+            raise ValueError(f"count must be >= 1, not {count}")
+        if not (math.isfinite(latency) and latency >= 0):
+            raise ValueError(f"latency must be >= 0 s, not {latency}")
+        buffer = bytearray(FULL_WIDTH // binning * (FULL_HEIGHT // binning) * 2) if lend else None
+        wait = seconds + (config.replytimeout if timeout is None else timeout)
+        for index in range(count):
+            if index and latency:
+                time.sleep(latency)  # the pause asked for between frames
+            self.expose(seconds, binning)
+            try:
+                self.wait(wait, on_status=on_status)
+            except BaseException:
+                with contextlib.suppress(error, CommandError):
+                    self.abort()
+                raise
+            yield self.read_frame(into=buffer)

@@ -40,7 +40,7 @@ from .errors import raise_devfailed
 from .link import Link
 from .link.acquisition import Kind
 from .link.state import LinkBusy, LinkState, NoFrame, NotConnected, Snapshot
-from .publisher import Publisher
+from .publisher import Publisher, tango_state
 
 __all__ = ["MAX_EXPOSURE", "WAIT", "DetectorDevice", "command_of", "maybe_invalid"]
 
@@ -156,6 +156,7 @@ class DetectorDevice(Device):  # type: ignore[misc]
     def ReadFrame(self) -> None:
         """Fetch the PC's last frame into the Frame attribute, in the background."""
         with self._driver_errors("ReadFrame") as link:
+            self._refuse_if_busy()
             link.begin(Kind.READ, 0.0, self._binning, WAIT)
 
     @command_of()
@@ -242,6 +243,7 @@ class DetectorDevice(Device):  # type: ignore[misc]
     def _begin(self, origin: str, kind: Kind, seconds: float) -> None:
         with self._driver_errors(origin) as link:
             chosen = self._exposure if seconds < 0 else _exposure_time(seconds)
+            self._refuse_if_busy()
             link.begin(kind, chosen, self._binning, WAIT)
             self._exposure = chosen
 
@@ -257,6 +259,13 @@ class DetectorDevice(Device):  # type: ignore[misc]
         except Exception as exc:
             self._wake()  # the failure may have changed the state: publish it now
             raise_devfailed(exc, f"CCDPC.{origin}")
+
+    def _refuse_if_busy(self) -> None:
+        """A hook: a longer operation of a subclass (a series) refuses Expose and ReadFrame."""
+
+    def _state_of(self, snap: Snapshot) -> tuple[Any, str]:
+        """State and Status from the link's snapshot (a subclass adds its own operations)."""
+        return tango_state(snap)
 
     def _snapshot(self) -> Snapshot:
         if self._link is not None:

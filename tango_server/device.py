@@ -23,14 +23,15 @@ import numpy.typing as npt
 from tango import AttrWriteType, DevState, GreenMode  # type: ignore[import-untyped]
 from tango.server import attribute, device_property  # type: ignore[import-untyped]
 
-from .detector_device import WAIT, DetectorDevice, maybe_invalid
+from .detector_device import WAIT, maybe_invalid
 from .detector_device import command_of as _command
 from .link import Link
 from .link.mailbox import payload_of
 from .link.packettrace import TRACE_LINES
 from .link.settings import DEFAULT_TIMEOUT, MAX_PACKET_SIZE, settings_from_properties
 from .link.state import LinkState
-from .publisher import COUNTERS, EVENTS, Publisher, tango_state
+from .publisher import COUNTERS, EVENTS, Publisher
+from .series_device import SeriesDevice
 
 __all__ = ["CCDPC", "RECEIVE_CAP", "WAIT"]
 
@@ -49,7 +50,7 @@ def _as_array(data: bytes | bytearray) -> Bytes:
     return np.frombuffer(data, dtype=np.uint8)
 
 
-class CCDPC(DetectorDevice):
+class CCDPC(SeriesDevice):
     """The control PC of a KappaCCD-style detector, over any of the three protocol generations.
 
     State: INIT connecting, ON connected and idle, RUNNING an exposure, readout or transfer (or a
@@ -187,7 +188,7 @@ class CCDPC(DetectorDevice):
             self.set_status(self._config_error)
             return
         self._link = Link(settings, listener=self._wake)
-        self._publisher = Publisher(self, self._link)
+        self._publisher = Publisher(self, self._link, self._state_of, self._series_values)
         self._publisher.start()
         self._link.start()
         self.info_stream(f"Link to {settings.hostname}, AutoConnect {settings.auto_connect}")
@@ -202,14 +203,14 @@ class CCDPC(DetectorDevice):
 
     def dev_state(self) -> Any:
         """Computed from the link at every read: never stale."""
-        state, status = tango_state(self._snapshot())
+        state, status = self._state_of(self._snapshot())
         self.set_state(state)
         self.set_status(status)
         return state
 
     def dev_status(self) -> str:
         """Why the device is in its state, in words, with the last error."""
-        state, status = tango_state(self._snapshot())
+        state, status = self._state_of(self._snapshot())
         self.set_state(state)
         self.set_status(status)
         return status

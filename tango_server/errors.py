@@ -14,6 +14,7 @@ import tango  # type: ignore[import-untyped]
 import ccdpc
 
 from .link.state import LinkBusy, NoFrame, NotConnected, WaitTimeout
+from .saving.options import SavingError
 
 __all__ = ["REASONS", "raise_devfailed", "reason_for"]
 
@@ -28,6 +29,7 @@ REASONS: tuple[tuple[type[BaseException], str], ...] = (
     (LinkBusy, "CCDPC_Busy"),
     (ccdpc.CommandError, "CCDPC_CommandFailed"),
     (NoFrame, "CCDPC_NoFrame"),
+    (SavingError, "CCDPC_SavingError"),
     (ValueError, "CCDPC_BadArgument"),
 )
 

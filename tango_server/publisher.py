@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import tango  # type: ignore[import-untyped]
@@ -83,9 +84,19 @@ def tango_state(snap: Snapshot) -> tuple[Any, str]:
 class Publisher:
     """Pushes the change events of `device` (a `tango.server.Device`) for the state of `link`."""
 
-    def __init__(self, device: Any, link: Link) -> None:
+    def __init__(
+        self,
+        device: Any,
+        link: Link,
+        state_of: Callable[[Snapshot], tuple[Any, str]] = tango_state,
+        extra: Callable[[], dict[str, object]] | None = None,
+    ) -> None:
+        """`state_of`: State and Status from a snapshot; `extra`: more values to push when
+        they change (a series' LastImageAcquired, say)."""
         self._device = device
         self._link = link
+        self._state_of = state_of
+        self._extra = extra
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._published: dict[str, object] = {}
@@ -136,7 +147,7 @@ class Publisher:
         if self._device.is_there_subscriber("Temperature", tango.EventType.CHANGE_EVENT):
             self._link.watch_temperature()  # only then does the temperature cost traffic
         snap = self._link.snapshot()
-        state, status = tango_state(snap)
+        state, status = self._state_of(snap)
         self._device.set_state(state)
         self._device.set_status(status)
         connected = snap.protocol_version != 0
@@ -155,6 +166,8 @@ class Publisher:
             "ServerVersion": snap.server_version if connected else None,
             "Temperature": snap.temperature,
         }
+        if self._extra is not None:
+            values.update(self._extra())
         c, now = snap.counters, time.monotonic()
         counters: dict[str, object] = {
             "BytesSent": c.bytes_sent,

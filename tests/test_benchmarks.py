@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
-from benchmarks import device, driver, memory, prefilled, scaling, transport
+from benchmarks import device, driver, memory, prefilled, scaling, series, transport
 from benchmarks.__main__ import SUITES
 from benchmarks.harness import Result, interleaved_samples, table
 
@@ -25,7 +25,9 @@ def assert_numbers(results: list[Result], names: list[str]) -> None:
 
 
 def test_every_suite_is_registered() -> None:
-    assert set(SUITES) == {"transport", "driver", "prefilled", "device", "memory", "scaling"}
+    assert set(SUITES) == {
+        "transport", "driver", "prefilled", "device", "memory", "scaling", "series",
+    }  # fmt: skip
 
 
 def test_transport_benchmark_runs_and_reports_numbers() -> None:
@@ -101,6 +103,21 @@ def test_tango_benchmarks_run_and_report_numbers(
     suite: Callable[..., list[Result]], names: list[str]
 ) -> None:
     assert_numbers(suite(quick=True), names)
+
+
+def test_series_benchmark_runs_and_reports_numbers() -> None:
+    results = series.run(quick=True)
+    how = "(NeXus, metadata, disk claimed per frame), 5 binned frames"
+    assert_numbers(
+        results,
+        [
+            "5-frame binned series, gen 3: AUTO_FRAME HDF5 saving vs no saving",
+            f"HDF5 writer {how}, no filter, vs h5py write_direct_chunk",
+            f"HDF5 writer {how}, bitshuffle+LZ4, vs h5py through the same filter",
+            "server RSS during a 10-frame AUTO_FRAME HDF5 series, BufferFrames 16",
+        ],
+    )
+    assert results[-1].growth is not None and math.isfinite(results[-1].growth)
 
 
 def test_targets_are_judged_in_their_direction() -> None:

@@ -101,3 +101,33 @@ def test_console_script_entry_point() -> None:
         check=False,
     )
     assert done.returncode == 0 and "probe" in done.stdout and "acquire" in done.stdout
+
+
+def test_acquire_series_to_one_nexus_file(
+    sim: Simulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    h5py = pytest.importorskip("h5py")
+    target = tmp_path / "run" / "frame.h5"
+    target.parent.mkdir()
+    code, text = run("acquire", sim.hostname, "-s", "0", "-b", "2", "-n", "3", "-o", str(target))
+    assert code == 0, capsys.readouterr().err
+    assert text.startswith("3 frames, last 621x576 binning 2") and text.endswith(f"-> {target}\n")
+    err = capsys.readouterr().err
+    assert "3/3 done" in err and "3 transfer" in err and "0.72/0.72 MB" in err
+    with h5py.File(target, "r") as f:
+        data = f["entry/instrument/detector/data"]
+        assert data.shape == (3, 576, 621)
+        for i in range(3):  # the lent buffer was written before it was reused
+            expected = numpy.frombuffer(synthetic_frame(621, 576, 3, i + 1), "<u2")
+            assert numpy.array_equal(data[i], expected.reshape(576, 621)), i
+    assert run("acquire", sim.hostname, "-s", "0", "-b", "2", "-o", str(target))[0] == EXIT_USAGE
+
+
+def test_acquire_series_a_file_per_frame(sim: Simulator, tmp_path: Path) -> None:
+    pattern = str(tmp_path / "f_{:04d}.npy")
+    assert run("acquire", sim.hostname, "-s", "0", "-b", "2", "-n", "2", "-o", pattern)[0] == 0
+    for i in range(2):
+        expected = numpy.frombuffer(synthetic_frame(621, 576, 3, i + 1), "<u2")
+        assert numpy.array_equal(numpy.load(pattern.format(i)).ravel(), expected)
+    assert run("acquire", sim.hostname, "-n", "0", "-o", pattern)[0] == EXIT_USAGE
+    assert run("acquire", sim.hostname, "-o", str(tmp_path / "x.tif"))[0] == EXIT_USAGE

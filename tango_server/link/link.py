@@ -238,6 +238,25 @@ class Link(LinkWorker):
         with self._cv:
             return self._acq.frame
 
+    def finish(self, timeout: float) -> ccdpc.Frame | None:
+        """Wait for the Acquire or ReadFrame under way (started with `begin`) to end: its frame,
+        or None if it was aborted; its failure is raised. Still running after `timeout`:
+        `WaitTimeout` (it carries on). A generation 3 session being resumed keeps it running."""
+        with self._cv:
+            op = self._acq.operation
+            if op is None or op.kind is Kind.EXPOSE:
+                raise ValueError("No Acquire or ReadFrame was begun")
+            if not self._cv.wait_for(lambda: op.finished, timeout):
+                raise WaitTimeout(f"{op.name} still under way after {timeout:g} s")
+            if op.error is not None:
+                raise op.error
+            return None if op.aborted else self._acq.frame
+
+    def wait_connected(self, timeout: float) -> bool:
+        """Wait until the link is up (connected, no session being resumed); False if not yet."""
+        with self._cv:
+            return self._cv.wait_for(self._up, timeout)
+
     def _up(self) -> bool:
         """Under the lock: connected, and not resuming a generation 3 session."""
         return self._conn is not None and not self._resuming
