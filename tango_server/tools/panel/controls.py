@@ -36,12 +36,19 @@ ATTRIBUTES = (
     "Errors",
     "LastError",
 )
-#: The series and saving settings (issue 13): added to the settings form when the device has them.
-SERIES_CONTROLS: tuple[str, ...] = ()
+#: The series and saving settings, in the settings form below ExposureTime and Binning.
+SERIES_CONTROLS = (
+    "NbFrames",
+    "LatencyTime",
+    "SavingMode",
+    "SavingFormat",
+    "SavingDirectory",
+    "SavingPrefix",
+)
 #: What the settings form lets the operator write.
 SETTINGS = ("ExposureTime", "Binning", *SERIES_CONTROLS)
 #: The series' progress, read by the watch where the device has them.
-SERIES_PROGRESS = ("LastImageAcquired", "NbFrames", "LastSavedFile")
+SERIES_PROGRESS = ("LastImageAcquired", "LastImageSaved", "NbFrames", "LastSavedFile")
 #: What the watch reads besides State and Status (Progress also comes by event, finer).
 WATCHED = ("Progress", *SERIES_PROGRESS)
 #: Button label -> (command, its argument). Acquire and Expose with -1: the ExposureTime attribute.
@@ -187,7 +194,9 @@ class ProgressBox(Qt.QGroupBox):  # type: ignore[misc]
         self.bar.setFormat("frame in flight: %p %")
         self.bar.setTextVisible(True)
         self.activity = Qt.QLabel("", self)
-        self.series = Qt.QLabel("series: -", self)
+        self.series = Qt.QLabel(
+            "series: -", self
+        )  # the series attributes, where the device has them
         self.saved = Qt.QLabel("last saved: -", self)
         self.saved.setTextInteractionFlags(Qt.Qt.TextSelectableByMouse)
         layout = Qt.QVBoxLayout(self)
@@ -205,7 +214,15 @@ class ProgressBox(Qt.QGroupBox):  # type: ignore[misc]
         if "Progress" in values:
             self.progress(values["Progress"])
         if "NbFrames" in values and "LastImageAcquired" in values:
-            done, total = int(values["LastImageAcquired"]) + 1, int(values["NbFrames"])
-            self.series.setText(f"series: frame {done} of {total}")
+            self.series.setText(_series_text(values))
         if values.get("LastSavedFile"):
             self.saved.setText(f"last saved: {values['LastSavedFile']}")
+
+
+def _series_text(values: dict[str, Any]) -> str:
+    """ "series: frame k of N taken, j saved" (indices from 0 on the device, -1: none)."""
+    taken, total = int(values["LastImageAcquired"]) + 1, int(values["NbFrames"])
+    if taken == 0:
+        return f"series: none yet ({total} frames a series)"
+    saved = int(values.get("LastImageSaved", -1)) + 1
+    return f"series: frame {taken} of {total} taken" + (f", {saved} saved" if saved else "")

@@ -26,7 +26,7 @@ from taurus.qt.qtgui.util import QT_ATTRIBUTE_QUALITY_PALETTE  # type: ignore[im
 from tango_server.tools.demo import DEVICE, TEMPERATURE_LIMITS, Demo, running_demo
 from tango_server.tools.embedded import wait_until
 from tango_server.tools.panel import CCDPCPanel, running, screenshot
-from tango_server.tools.panel.controls import ATTRIBUTES
+from tango_server.tools.panel.controls import ATTRIBUTES, SETTINGS
 
 DOC_IMAGE = Path(__file__).resolve().parents[3] / "docs" / "img" / "panel.png"
 
@@ -62,6 +62,15 @@ def point_at(panel: CCDPCPanel, row: int, column: int) -> dict[str, str]:
     names = [text[3:-4] for text in labels if text.startswith("<b>")]  # "<b>Data:</b>"
     values = [text for text in labels if not text.startswith("<b>")]
     return dict(zip(names, values, strict=True))
+
+
+def write(panel: CCDPCPanel, name: str, text: str) -> None:
+    """Type `text` into the settings form's editor of `name` and press Enter."""
+    editor = panel.settings[SETTINGS.index(name)].writeWidget()
+    settle(lambda: editor.getValue() is not None, 10, f"the editor of {name} ready")
+    editor.setText("")
+    QTest.keyClicks(editor, text)
+    QTest.keyClick(editor, Qt.Qt.Key_Return)
 
 
 def click(panel: CCDPCPanel, label: str) -> None:
@@ -178,6 +187,29 @@ def test_abort_during_an_exposure(demo: Demo, panel: CCDPCPanel) -> None:
     assert "refused" not in panel.banner.text()  # Abort went through: the refusal is old news
 
 
+def test_a_series_set_up_and_followed_in_the_panel(demo: Demo, panel: CCDPCPanel) -> None:
+    dev = demo.device
+    dev.ExposureTime = 0.0
+    for name, text in (
+        ("NbFrames", "3"),
+        ("SavingMode", "AUTO_FRAME"),
+        ("SavingDirectory", "series"),
+        ("SavingPrefix", "panel_"),
+    ):
+        write(panel, name, text)
+        settle(lambda n=name, t=text: str(dev.read_attribute(n).value) == t, 10, f"{name} {text}")
+    try:
+        click(panel, "Acquire")
+        settle(lambda: dev.LastImageSaved == 2, 30, "the series saved")
+        saved = dev.LastSavedFile
+        assert Path(saved).parent == demo.folder / "series"
+        settle(lambda: panel.progress.saved.text() == f"last saved: {saved}", 10, "the file")
+        series = panel.progress.series
+        settle(lambda: series.text() == "series: frame 3 of 3 taken, 3 saved", 10, "3 of 3")
+    finally:
+        dev.NbFrames, dev.SavingMode = 1, "MANUAL"
+
+
 def test_device_server_killed_and_restarted(demo: Demo, panel: CCDPCPanel) -> None:
     ticks: list[float] = []
     timer = Qt.QTimer()
@@ -194,12 +226,19 @@ def test_device_server_killed_and_restarted(demo: Demo, panel: CCDPCPanel) -> No
     editor = panel.settings[0].writeWidget()  # ExposureTime: no message box, the banner
     editor.setText("")
     QTest.keyClicks(editor, "0.5")
+    state = (editor.text(), editor.getValue(), editor.hasPendingOperations())
     QTest.keyClick(editor, Qt.Qt.Key_Return)
-    settle(lambda: "Writing ExposureTime refused" in panel.banner.text(), 10, "the failed write")
-    QTest.qWait(500)  # lets the timer tick on while the panel's threads meet the dead server
+    settle(
+        lambda: "Writing ExposureTime refused" in panel.banner.text(),
+        10,
+        f"the failed write (the editor's text, value, pending: {state})",
+    )
+    # An observation window: the watch (every 0.5 s) and the fetcher (every 1 s) meet the dead
+    # server again meanwhile, and the timer must tick on through it.
+    QTest.qWait(1200)
     timer.stop()
     gaps = numpy.diff(ticks)
-    assert len(ticks) > 20 and gaps.max() < 1.0, f"{len(ticks)} ticks, longest gap {gaps.max()}"
+    assert len(ticks) > 30 and gaps.max() < 1.0, f"{len(ticks)} ticks, longest gap {gaps.max()}"
 
     demo.server.start()
     dev = demo.server.wait_for(DEVICE)
