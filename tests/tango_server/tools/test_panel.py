@@ -187,6 +187,14 @@ def test_abort_during_an_exposure(demo: Demo, panel: CCDPCPanel) -> None:
     assert "refused" not in panel.banner.text()  # Abort went through: the refusal is old news
 
 
+def test_disconnect_and_connect(demo: Demo, panel: CCDPCPanel) -> None:
+    click(panel, "Disconnect")
+    settle(lambda: panel.banner.state == "OFF", 10, "OFF in the banner")
+    assert demo.device.State() == tango.DevState.OFF
+    click(panel, "Connect")
+    settle(lambda: panel.banner.state == "ON", 10, "ON again in the banner")
+
+
 def test_a_series_set_up_and_followed_in_the_panel(demo: Demo, panel: CCDPCPanel) -> None:
     dev = demo.device
     dev.ExposureTime = 0.0
