@@ -95,7 +95,10 @@ class FrameFetcher(Qt.QObject):  # type: ignore[misc]
                 if proxy is None:
                     proxy = tango.DeviceProxy(self.device)
                     proxy.set_timeout_millis(FETCH_TIMEOUT_MS)
-                if not woken and proxy.FrameNumber == self._shown and not failing:
+                # read_attribute, not proxy.FrameNumber: attribute access on a proxy whose
+                # server never answered raises AttributeError, which would end this thread.
+                latest = proxy.read_attribute("FrameNumber").value
+                if not woken and latest == self._shown and not failing:
                     continue
                 number, frame = proxy.read_attributes(["FrameNumber", "Frame"])
             except tango.DevFailed as exc:
@@ -173,6 +176,18 @@ class FrameView(Qt.QWidget):  # type: ignore[misc]
         edges: numpy.ndarray[Any, Any],
     ) -> None:
         """Draw frame `number` and its histogram (the fetcher's signal, in the GUI thread)."""
+        try:
+            self._draw(number, frame, counts, edges)
+        finally:
+            self.fetcher.drawn()  # even if drawing failed: the fetcher must not wait forever
+
+    def _draw(
+        self,
+        number: int,
+        frame: numpy.ndarray[Any, Any],
+        counts: numpy.ndarray[Any, Any],
+        edges: numpy.ndarray[Any, Any],
+    ) -> None:
         first = self.number == 0 or self.data().shape != frame.shape
         self.plot.addImage(frame, legend="frame", colormap=self.colormap, resetzoom=first)
         self.histo.addHistogram(counts, edges, legend="pixels", fill=True, resetzoom=False)
@@ -193,7 +208,6 @@ class FrameView(Qt.QWidget):  # type: ignore[misc]
             f"mean {frame.mean():.0f} ADU"
         )
         self.caption.setText(self._described)
-        self.fetcher.drawn()
 
     def data(self) -> numpy.ndarray[Any, Any]:
         """The pixels the plot holds (its model), empty if none."""

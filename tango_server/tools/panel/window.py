@@ -52,10 +52,10 @@ class CCDPCPanel(Qt.QWidget):  # type: ignore[misc]
         self.device, self._stopped = device, False
         self.setWindowTitle(f"CCDPC {device}")
         self.banner = Banner(self)
-        self.form = self._form([f"{device}/{name}" for name in ATTRIBUTES], buttons=False)
-        self.settings = self._form([f"{device}/{name}" for name in SETTINGS], buttons=False)
-        for index, name in enumerate(SETTINGS):
-            self.settings[index].setWriteWidgetClass(SettingEdit)
+        self.form = self._form([f"{device}/{name}" for name in ATTRIBUTES])
+        self.settings = self._form([f"{device}/{name}" for name in SETTINGS])
+        self._use_setting_editors()
+        for name in SETTINGS:
             taurus.Attribute(f"{device}/{name}").changePollingPeriod(SETTINGS_POLL_MS)
         OUTCOMES.refused.connect(self.banner.command_refused)
         OUTCOMES.accepted.connect(self.banner.command_accepted)
@@ -98,12 +98,22 @@ class CCDPCPanel(Qt.QWidget):  # type: ignore[misc]
 
     def _seen(self, *_: object) -> None:
         OUTCOMES.gone = ""
+        # Taurus cannot build a form's widgets for a device it has never reached (a panel
+        # opened while the server was down): build them now that the device answers.
+        for form in (self.form, self.settings):
+            if any(form[index].readWidget() is None for index in range(len(form))):
+                form.setModel(form.getModel())
+                self._use_setting_editors()
+
+    def _use_setting_editors(self) -> None:
+        for index in range(len(self.settings)):
+            self.settings[index].setWriteWidgetClass(SettingEdit)
 
     def _lost(self, why: str) -> None:
         OUTCOMES.gone = why.splitlines()[0]
 
-    def _form(self, models: list[str], buttons: bool) -> Any:
-        form = TaurusForm(self, withButtons=buttons)
+    def _form(self, models: list[str]) -> Any:
+        form = TaurusForm(self, withButtons=False)  # no Apply: Enter writes a setting
         form.setModel(models)
         form.setMinimumHeight(_ROW * len(models) + 12)  # every row, without scrolling
         return form

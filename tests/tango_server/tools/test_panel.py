@@ -25,7 +25,7 @@ from taurus.qt.qtgui.util import QT_ATTRIBUTE_QUALITY_PALETTE  # type: ignore[im
 
 from tango_server.tools.demo import DEVICE, TEMPERATURE_LIMITS, Demo, running_demo
 from tango_server.tools.embedded import wait_until
-from tango_server.tools.panel import CCDPCPanel, running, screenshot
+from tango_server.tools.panel import CCDPCPanel, running, screenshot, shown_values
 from tango_server.tools.panel.controls import ATTRIBUTES, SETTINGS
 
 DOC_IMAGE = Path(__file__).resolve().parents[3] / "docs" / "img" / "panel.png"
@@ -248,10 +248,18 @@ def test_device_server_killed_and_restarted(demo: Demo, panel: CCDPCPanel) -> No
     gaps = numpy.diff(ticks)
     assert len(ticks) > 30 and gaps.max() < 1.0, f"{len(ticks)} ticks, longest gap {gaps.max()}"
 
-    demo.server.start()
-    dev = demo.server.wait_for(DEVICE)
-    settle(lambda: dev.State() == tango.DevState.ON, 30, "the restarted device ON")
-    settle(lambda: panel.banner.state == "ON", 10, "ON again in the banner")
+    late = CCDPCPanel(panel.device)  # opened while the server is down
+    try:
+        late.show()
+        settle(lambda: late.banner.state == "GONE", 10, "the late panel's banner")
+        demo.server.start()
+        dev = demo.server.wait_for(DEVICE)
+        settle(lambda: dev.State() == tango.DevState.ON, 30, "the restarted device ON")
+        settle(lambda: panel.banner.state == "ON", 10, "ON again in the banner")
+        # Taurus built no form widgets for a device it never reached: the panel builds them.
+        settle(lambda: shown_values(late).get("State") == "ON", 10, "the late panel's form")
+    finally:
+        late.close()
     dev.Acquire(0.05)
     settle(lambda: dev.FrameNumber == 1, 30, "the restarted device's first frame")
     frame = dev.Frame  # frame 1 again, as before the crash: the number alone proves nothing
