@@ -30,11 +30,14 @@ from ccdpc.sim import Simulator
 from .embedded import DeviceServer, EmbeddedDatabase, register_device, wait_until
 from .sardana_demo import how_to_connect_spock, sardana_session, start_sardana
 
-__all__ = ["DEVICE", "SERVER", "Demo", "main", "running_demo"]
+__all__ = ["DEVICE", "SERVER", "TEMPERATURE_LIMITS", "Demo", "main", "running_demo"]
 
 SERVER = "CCDPC/demo"
 DEVICE = "ccdpc/demo/1"
 BAR = 30
+#: The CCD temperature's warning and alarm limits, as deploy/ccdpc-dsconfig.json sets them: the
+#: device then gives Temperature the quality ALARM or WARNING, and the panel colours it.
+TEMPERATURE_LIMITS = {"min_warning": -75, "max_warning": -45, "min_alarm": -80, "max_alarm": -40}
 
 
 def parser() -> argparse.ArgumentParser:
@@ -147,6 +150,10 @@ def running_demo(protocol: int, folder: Path, out: TextIO | None = None) -> Iter
             "CCDPC",
             DEVICE,
             {"Host": sim.host, "Port": sim.port, "DataFolder": folder},
+        )
+        host, port = database.tango_host.rsplit(":", 1)
+        tango.Database(host, int(port)).put_device_attribute_property(
+            DEVICE, {"Temperature": {k: [str(v)] for k, v in TEMPERATURE_LIMITS.items()}}
         )
         server = DeviceServer("demo", database.tango_host, folder)
         stack.callback(server.stop)
