@@ -136,6 +136,14 @@ class DetectorDevice(Device):  # type: ignore[misc]
         self._exposure = 0.0
         self._binning = 1
         self._data_folder: Path | None = None
+        self.show_settings({"ExposureTime": self._exposure, "Binning": self._binning})
+
+    def show_settings(self, values: dict[str, Any]) -> None:
+        """Give each writable attribute's set point the value in use, until a client writes one:
+        Jive and taurus show the set point beside the reading, "Not initialised" without it."""
+        attributes = self.get_device_attr()
+        for name, value in values.items():
+            attributes.get_w_attr_by_name(name).set_write_value(value)
 
     def check_data_folder(self) -> None:
         """DataFolder checked (at Init); `ValueError` naming the property if it is unusable."""

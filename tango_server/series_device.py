@@ -72,26 +72,38 @@ class SeriesDevice(DetectorDevice):
         label="Latency time", unit="s", format="%.3f", min_value=0,
     )  # fmt: skip
     SavingMode = _rw(
-        str, "SavingMode", "MANUAL (SaveFrame only) or AUTO_FRAME (every frame as it arrives)"
+        str,
+        "SavingMode",
+        "MANUAL (SaveFrame only) or AUTO_FRAME (every frame as it arrives)",
+        label="Saving mode",
     )
     SavingFormat = _rw(
-        str, "SavingFormat", "KCD or NPY (one file per frame), HDF5 (one NeXus file per series)"
+        str,
+        "SavingFormat",
+        "KCD or NPY (one file per frame), HDF5 (one NeXus file per series)",
+        label="Saving format",
     )
     SavingDirectory = _rw(
-        str, "SavingDirectory", "Folder of the files, relative to DataFolder (never outside it)"
+        str,
+        "SavingDirectory",
+        "Folder of the files, relative to DataFolder (never outside it)",
+        label="Saving directory",
     )
-    SavingPrefix = _rw(str, "SavingPrefix", "Start of the file names, without / or \\")
+    SavingPrefix = _rw(
+        str, "SavingPrefix", "Start of the file names, without / or \\", label="Saving prefix"
+    )
     SavingNextNumber = _rw(
         "DevLong", "SavingNextNumber", "Number of the next file (4 digits after the prefix); "
-        "advances by the files a series writes", min_value=0,
+        "advances by the files a series writes", label="Next file number", min_value=0,
     )  # fmt: skip
     SavingOverwritePolicy = _rw(
         str, "SavingOverwritePolicy",
         "ABORT (an existing file stops the series before it starts) or OVERWRITE",
+        label="Overwrite policy",
     )  # fmt: skip
     BufferFrames = _rw(
         "DevLong", "BufferFrames", "Frames held for the writer (and ReadImage); when full, the "
-        "next exposure waits", min_value=1, max_value=MAX_BUFFER,
+        "next exposure waits", label="Buffer frames", min_value=1, max_value=MAX_BUFFER,
     )  # fmt: skip
     LastImageAcquired = attribute(
         dtype="DevLong", label="Last image acquired", format="%d", fget="read_LastImageAcquired",
@@ -117,6 +129,13 @@ class SeriesDevice(DetectorDevice):
         self._series_error = ""
         self._series_lock = threading.Lock()
         self._plan_per_frame = True
+        self.show_settings({
+            "NbFrames": self._nb_frames, "LatencyTime": self._latency,
+            "BufferFrames": self._capacity, "SavingMode": self._saving.mode.value,
+            "SavingFormat": self._saving.format.value, "SavingDirectory": self._saving.directory,
+            "SavingPrefix": self._saving.prefix, "SavingNextNumber": self._saving.next_number,
+            "SavingOverwritePolicy": self._saving.policy.value,
+        })  # fmt: skip
         for name in SERIES_EVENTS:
             self.set_change_event(name, True, False)
 
