@@ -128,8 +128,11 @@ class Facility:
 
     @property
     def env(self) -> dict[str, str]:
-        """The environment of every Tango program of this run: this database, loopback only."""
-        return dict(os.environ, TANGO_HOST=self.tango_host, ORBendPoint="giop:tcp:127.0.0.1:")
+        """The environment of every Tango program of this run: this database, loopback only, and
+        no PYTHONPATH: the guide's commands run in a clean shell, and a checkout on the path
+        (with the egg-info of an editable install) would make pip skip the wheel under test."""
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+        return dict(env, TANGO_HOST=self.tango_host, ORBendPoint="giop:tcp:127.0.0.1:")
 
     # -- processes --------------------------------------------------------------------------
 
