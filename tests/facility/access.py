@@ -30,7 +30,7 @@ import tango  # type: ignore[import-untyped]
 from tango_server.tools.accesscontrol import temporary_rules
 
 from .guide import DEVICE, REPO, Run
-from .stack import DB_USER, Child, wait_for
+from .stack import Child, wait_for
 
 SERVICE = "sys/access_control/1"
 #: Who the clients are: the user who may only read, the one whose only address is loopback.
@@ -73,19 +73,11 @@ def access_control(run: Run) -> None:
 def _start_service(run: Run) -> Child:
     """TangoAccessControl 1, as Debian's init script runs it: user tango, SUPER_TANGO=true."""
     stack = run.stack
-    env = dict(
-        stack.env,
-        MYSQL_HOST=f"127.0.0.1:{stack.mysql_port}",
-        MYSQL_USER=DB_USER,
-        MYSQL_PASSWORD=stack.db_password,
-        HOME="/var/lib/tango",
-        SUPER_TANGO="true",
-    )
     child = stack.spawn(
         "TangoAccessControl",
         ["/usr/lib/tango/TangoAccessControl", "1", "-ORBendPoint", "giop:tcp:127.0.0.1:"],
         user="tango",
-        env=env,
+        env=dict(stack.database_env(), SUPER_TANGO="true"),
     )
     service = tango.DeviceProxy(SERVICE)
     wait_for(lambda: service.ping() >= 0, 60, f"TangoAccessControl ({child.tail()})")

@@ -333,19 +333,23 @@ class Facility:
 
     # -- DataBaseds and Starter, as the `tango` user as Debian runs them --------------------
 
-    def start_databaseds(self) -> Child:
-        env = dict(
+    def database_env(self) -> dict[str, str]:
+        """The environment of Tango's MariaDB clients (DataBaseds, TangoAccessControl) run as
+        the `tango` user: this run's `env` and this MariaDB's account."""
+        return dict(
             self.env,
             MYSQL_HOST=f"127.0.0.1:{self.mysql_port}",
             MYSQL_USER=DB_USER,
             MYSQL_PASSWORD=self.db_password,
             HOME="/var/lib/tango",
         )
+
+    def start_databaseds(self) -> Child:
         child = self.spawn(
             "DataBaseds",
             ["/usr/lib/tango/DataBaseds", "2", "-ORBendPoint", f"giop:tcp:{self.tango_host}"],
             user="tango",
-            env=env,
+            env=self.database_env(),
         )
         wait_for(
             lambda: self.run(["tango_admin", "--ping-database", "1"]) is not None,
