@@ -39,6 +39,7 @@ from .saving import (
     DEFAULT_CAPACITY,
     Format,
     Mode,
+    Plan,
     SavingError,
     SavingOptions,
     SeriesBuffer,
@@ -128,7 +129,7 @@ class SeriesDevice(DetectorDevice):
         self._buffer: SeriesBuffer | None = None
         self._series_error = ""
         self._series_lock = threading.Lock()
-        self._plan_per_frame = True
+        self._plan: Plan | None = None  # the files of the last series saved automatically
         self.show_settings({
             "NbFrames": self._nb_frames, "LatencyTime": self._latency,
             "BufferFrames": self._capacity, "SavingMode": self._saving.mode.value,
@@ -179,10 +180,9 @@ class SeriesDevice(DetectorDevice):
                 series.abort()
                 link.abort(WAIT)
                 raise
-            if plan is not None:
-                self._plan_per_frame = plan.format.per_frame
             buffer = SeriesBuffer(self._capacity, writer, listener=self._wake)
             self._series, self._buffer, self._series_error = series, buffer, ""
+            self._plan = plan
             self._exposure = chosen
             series.start(buffer)
             if late is not None:
@@ -350,8 +350,9 @@ class SeriesDevice(DetectorDevice):
             self._series_error = f"{error}"
         if error is not None and self._link is not None:  # logged by the publisher's thread
             self._link.notices.append((logging.ERROR, f"Series stopped: {self._series_error}"))
-        if self._saving.mode is Mode.AUTO_FRAME:  # past the files written (HDF5: one)
-            self._saving.next_number += buffer.saved + 1 if self._plan_per_frame else 1
+        plan = self._plan
+        if plan is not None:  # past the files this series wrote (HDF5: one)
+            self._saving.next_number += buffer.saved + 1 if plan.format.per_frame else 1
 
     def _saving_folder(self, error: type[Exception]) -> Path:
         """The DataFolder checked at Init; `error` when it is not set (saving is then off)."""

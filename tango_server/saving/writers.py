@@ -94,7 +94,7 @@ class Hdf5Writer:
         except FileExistsError:
             raise SavingError(f"{str(path)!r} exists (policy ABORT)") from None
         except ImportError:
-            raise SavingError("SavingFormat HDF5 needs h5py (pip install ccdpc[hdf5])") from None
+            raise SavingError("SavingFormat HDF5 needs h5py (the tango extra)") from None
 
     def write(self, index: int, frame: ccdpc.Frame, temperature: float) -> None:
         if index != self._writer.written:
