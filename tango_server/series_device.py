@@ -52,6 +52,9 @@ __all__ = ["MAX_BUFFER", "SERIES_EVENTS", "SeriesDevice"]
 MAX_BUFFER = 1000
 #: Attributes of this layer whose change events are pushed from code.
 SERIES_EVENTS = ("LastImageAcquired", "LastImageSaved", "LastSavedFile")
+#: Seconds Acquire waits for a series that has all its frames to close (well inside the
+#: client's 3 s timeout); longer (a writer far behind) and the Acquire is refused as busy.
+CLOSING_GRACE = 1.0
 
 
 def _rw(dtype: Any, name: str, doc: str, memorized: bool = True, **kw: Any) -> Any:
@@ -327,12 +330,15 @@ class SeriesDevice(DetectorDevice):
     # -- inside --------------------------------------------------------------------------------
 
     def _refuse_if_busy(self) -> None:
-        if self._busy_series():
-            raise ccdpc.CommandError("A series is under way: wait for it or Abort", busy=True)
-
-    def _busy_series(self) -> bool:
+        """Refuse while a series runs; one that has all its frames and only closes is given
+        `CLOSING_GRACE` to end: a client that starts the next acquisition on the last frame's
+        FrameNumber event, as a Sardana scan does, is not turned away for it."""
         series = self._series
-        return series is not None and series.running
+        if series is None or not series.running:
+            return
+        if series.closing and series.join(CLOSING_GRACE):
+            return
+        raise ccdpc.CommandError("A series is under way: wait for it or Abort", busy=True)
 
     def _done(self, series: Series) -> None:
         """In the series thread, at its end: the writer finishes, the outcome is kept."""

@@ -88,6 +88,7 @@ class Series:
         self._activity = "starting"
         self._taken = 0
         self._first_begun = False
+        self._last_number = 0  # the link's FrameNumber once the last frame is in
         #: Why the series stopped early (None: it did not, or it was aborted).
         self.error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="ccdpc-series", daemon=True)
@@ -96,6 +97,7 @@ class Series:
         """Begin the first exposure, in the caller's thread: a link down, busy, or the PC saying
         no raise here, as for a single Acquire (see `Link.begin`). `WaitTimeout` (sent, not
         answered yet) too, but the exposure is under way: `start` the series all the same."""
+        self._last_number = self.link.snapshot().detector.frame_number + self.request.frames
         try:
             self.link.begin(Kind.ACQUIRE, self.request.seconds, self.request.binning, _BEGIN)
         except WaitTimeout:
@@ -130,6 +132,12 @@ class Series:
         """What the series does now, in words ("" once it is over, files closed)."""
         with self._lock:
             return self._activity if self.running else ""
+
+    @property
+    def closing(self) -> bool:
+        """The link has counted the series' last frame: all that is left is handing it over and
+        closing the files. True from the moment FrameNumber (and its event) says so."""
+        return self._first_begun and self.link.snapshot().detector.frame_number >= self._last_number
 
     @property
     def taken(self) -> int:

@@ -236,3 +236,29 @@ def test_abort_policy_refuses_before_the_first_exposure(
     dev.SavingOverwritePolicy = "OVERWRITE"
     run(dev, 3)
     assert fabio.open(str(folder / "frame_0002.kcd")).data.shape == (H, W)
+
+
+def test_the_next_acquire_on_the_last_frames_event_is_taken(dev: tango.DeviceProxy) -> None:
+    """A client (a Sardana scan, a script) starts the next series as soon as FrameNumber says the
+    last frame is in, while the device still closes that series' file: Acquire waits for it."""
+    dev.SavingFormat = "HDF5"
+    dev.NbFrames = 1
+    numbers: queue.Queue[int] = queue.Queue()
+
+    def on_event(event: tango.EventData) -> None:
+        if not event.err and event.attr_value is not None:
+            numbers.put(int(event.attr_value.value))
+
+    event_id = dev.subscribe_event("FrameNumber", tango.EventType.CHANGE_EVENT, on_event)
+    try:
+        start = numbers.get(timeout=5)  # the value at subscription
+        for count in range(1, 11):
+            dev.Acquire(0)  # refused (CCDPC_Busy) if the previous series were still closing
+            while (number := numbers.get(timeout=10)) < start + count:
+                pass
+            assert number == start + count
+    finally:
+        dev.unsubscribe_event(event_id)
+    wait_until(lambda: dev.State() != DevState.RUNNING, 10, "the last series over")
+    assert dev.State() == DevState.ON, dev.Status()
+    assert dev.SavingNextNumber == 10

@@ -93,3 +93,24 @@ def test_latency_and_abort(link: tuple[Simulator, Link]) -> None:
 def test_bad_requests(frames: int, latency: float) -> None:
     with pytest.raises(ValueError):
         SeriesRequest(frames, 0.0, 1, latency)
+
+
+def test_closing_from_the_last_frame_counted_to_the_end(link: tuple[Simulator, Link]) -> None:
+    """`closing` (what the device's Acquire waits for) holds from the moment the link counts the
+    last frame until the series ends, and not before: here the disk holds each step."""
+    lk = link[1]
+    disk = SlowDisk()
+    buffer = SeriesBuffer(1, disk)
+    first = lk.snapshot().detector.frame_number
+    series = Series(lk, SeriesRequest(2, 0.0, 2), done=buffer.finish)
+    assert not series.closing  # not begun
+    series.begin()
+    series.start(buffer)
+    wait_until(lambda: "buffer full" in series.activity, 10, "the first frame held")
+    assert lk.snapshot().detector.frame_number == first + 1 and not series.closing
+    disk.gate.release()  # the first frame written: room for the second
+    wait_until(lambda: lk.snapshot().detector.frame_number == first + 2, 10, "the last frame")
+    assert series.closing and series.running  # its writing holds the end back
+    assert not series.join(0.1)
+    disk.gate.release()
+    assert series.join(20) and series.closing and len(disk.frames) == 2
