@@ -8,7 +8,8 @@ it imports tango and sardana only. One axis, the detector of the device named by
 property ``DeviceName``:
 
 - LoadOne takes the exposure; StartOne calls ``Acquire``. StateOne says Moving until the device's
-  ``FrameNumber`` has moved past the one seen at the start (never a sleep); the device's FAULT,
+  ``FrameNumber`` has moved past the one seen at the start and the device has left RUNNING (its
+  files closed, ready for the next start), never by a sleep; the device's FAULT,
   ALARM and OFF become Sardana's, with the device's Status as the text. An acquisition that
   ends without its frame ends in Fault, which fails the ``ct`` or the scan.
 - ReadOne returns the frame of this acquisition, checked by its number, or raises why there is
@@ -337,15 +338,16 @@ class CCDPCTwoDController(TwoDController, Referable):  # type: ignore[misc]
         self, acq: _Acquisition, *, state: Any, status: str, number: int, errors: int, last: str
     ) -> None:
         """Decide from the device's FrameNumber and State whether `acq` has ended, and how."""
-        if number >= acq.expected:
-            acq.ready_at = time.monotonic()
-            self._dead_time = acq.ready_at - acq.started - acq.seconds
-            if number > acq.expected:
-                acq.error = f"frame {acq.expected} was overwritten by frame {number}"
-        elif state == tango.DevState.RUNNING:
+        if number > acq.expected:
+            acq.error = f"frame {acq.expected} was overwritten by frame {number}"
+        elif state == tango.DevState.RUNNING:  # the frame to come, or the files to close
             if time.monotonic() - acq.started > acq.seconds + self.Timeout:
                 self._device_abort()
-                acq.error = f"no frame within {acq.seconds + self.Timeout:g} s: {status}"
+                late = "device still busy after the frame" if number == acq.expected else "no frame"
+                acq.error = f"{late} within {acq.seconds + self.Timeout:g} s: {status}"
+        elif number == acq.expected:
+            acq.ready_at = time.monotonic()
+            self._dead_time = acq.ready_at - acq.started - acq.seconds
         elif acq.aborted:
             acq.error = "acquisition aborted"
         elif errors > acq.errors and last:
