@@ -98,6 +98,7 @@ class CCDPCPanel(Qt.QWidget):  # type: ignore[misc]
 
     def _seen(self, *_: object) -> None:
         OUTCOMES.gone = ""
+        self.settings.setEnabled(True)
         # Taurus cannot build a form's widgets for a device it has never reached (a panel
         # opened while the server was down): build them now that the device answers.
         for form in (self.form, self.settings):
@@ -110,7 +111,10 @@ class CCDPCPanel(Qt.QWidget):  # type: ignore[misc]
             self.settings[index].setWriteWidgetClass(SettingEdit)
 
     def _lost(self, why: str) -> None:
+        """Nothing can be written to a server that is gone: the settings are greyed out at once
+        (taurus greys each editor too, but only once its own polling meets the error)."""
         OUTCOMES.gone = why.splitlines()[0]
+        self.settings.setEnabled(False)
 
     def _form(self, models: list[str]) -> Any:
         form = TaurusForm(self, withButtons=False)  # no Apply: Enter writes a setting
