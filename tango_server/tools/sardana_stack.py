@@ -36,6 +36,8 @@ MEASUREMENT_GROUP = "mntgrp_ccdpc"
 SCAN_FILE = "scan.h5"
 #: Door messages that are kept (the levels its Tango attributes are named after).
 _LEVELS = ("Output", "Info", "Warning", "Error", "Critical")
+#: The last lines of a failed macro's output that `MacroFailed` says.
+_OUTPUT_LINES = 12
 
 
 class MacroFailed(RuntimeError):
@@ -127,7 +129,9 @@ class Door:
                 run.lines[name.capitalize()].extend(str(line) for line in value)
         run.seconds = time.monotonic() - started
         if check and run.state == tango.DevState.ALARM:
-            raise MacroFailed(f"{' '.join(run.macro)} failed: {run.errors}", run)
+            # ct says why only in its output (the channels' Status); the error is generic.
+            output = "\n".join(run.output.splitlines()[-_OUTPUT_LINES:])
+            raise MacroFailed(f"{' '.join(run.macro)} failed: {run.errors}\n{output}", run)
         return run
 
     def stop(self) -> None:

@@ -22,7 +22,7 @@ import tango  # type: ignore[import-untyped]  # noqa: E402
 from ccdpc import DetectorState  # noqa: E402
 from ccdpc.sim import synthetic_frame  # noqa: E402
 from tango_server.tools.embedded import wait_until  # noqa: E402
-from tango_server.tools.sardana_stack import MacroRun  # noqa: E402
+from tango_server.tools.sardana_stack import MacroFailed, MacroRun  # noqa: E402
 
 from .conftest import SEED, Rig  # noqa: E402
 
@@ -131,8 +131,10 @@ def test_abort_is_an_error_never_a_stale_frame(rig: Rig) -> None:
 def test_failed_acquisition_is_an_error(rig: Rig) -> None:
     run = start_long(rig, 2.0)
     rig.device.Command("ABORT")  # someone else stops the exposure: no frame comes
-    done = rig.stack.door.wait(run, 10, check=False)
-    assert_failed(rig, done, "acquisition ended without a frame")
+    with pytest.raises(MacroFailed) as failed:
+        rig.stack.door.wait(run, 10)
+    assert "no frame: acquisition ended without a frame" in str(failed.value)  # not only Fault
+    assert_failed(rig, failed.value.run, "acquisition ended without a frame")
     with pytest.raises(tango.DevFailed):
         rig.channel.Value  # noqa: B018 - the read is the test
     ct_gives_a_new_frame(rig)
