@@ -262,7 +262,9 @@ def test_device_server_killed_and_restarted(demo: Demo, panel: CCDPCPanel) -> No
         settle(lambda: panel.banner.state == "ON", 10, "ON again in the banner")
         settle(lambda: panel.settings[0].writeWidget().isEnabled(), 10, "the settings editable")
         # Taurus built no form widgets for a device it never reached: the panel builds them.
-        settle(lambda: shown_values(late).get("State") == "ON", 10, "the late panel's form")
+        # Their values come by events, which Tango's keep-alive thread subscribes again to a
+        # restarted server on its round (every 10 s): hence more than 10 s.
+        settle(lambda: shown_values(late).get("State") == "ON", 30, "the late panel's form")
     finally:
         late.close()
     dev.Acquire(0.05)
