@@ -6,12 +6,18 @@ import socket
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import hypothesis  # noqa: F401  (see below)
 import pytest
 
 from ccdpc import config
 from ccdpc.sim import Simulator
 
 from .peers import ScriptedPeer
+
+# Hypothesis is imported (and its modules rewritten by pytest) now, at collection: its plugin
+# would otherwise import it in the terminal summary, after the Qt and Tango tests, where
+# CPython 3.11's ast.parse can fail with "AST constructor recursion depth mismatch"
+# (python/cpython#106905) and a run whose tests all passed exits 1.
 
 # The fault matrix: the `fault_matrix` fixture and the summary table (tests/fault_report.py).
 pytest_plugins = ["tests.fault_report"]

@@ -131,7 +131,9 @@ def test_stop_is_quick_with_a_client_that_does_not_read(start_sim: StartSim) -> 
     time.sleep(0.1)  # not a synchronisation: lets the writer fill the buffers and block
     start = time.monotonic()
     sim.stop()
-    assert time.monotonic() - start < 1.0
+    # Quick: far less than the 10 s send timeout a blocked writer could hold it for, with room
+    # for a loaded machine.
+    assert time.monotonic() - start < 3.0
     assert not [t for t in set(threading.enumerate()) - before if t.name.startswith("ccdpc-sim")]
     client.close()
 
