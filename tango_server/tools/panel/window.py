@@ -50,6 +50,7 @@ class CCDPCPanel(Qt.QWidget):  # type: ignore[misc]
     ) -> None:
         super().__init__(parent)
         self.device, self._stopped = device, False
+        self._gone = False  # the watch found the server gone, and has not seen it since
         self.setWindowTitle(f"CCDPC {device}")
         self.banner = Banner(self)
         self.form = self._form([f"{device}/{name}" for name in ATTRIBUTES])
@@ -98,6 +99,7 @@ class CCDPCPanel(Qt.QWidget):  # type: ignore[misc]
 
     def _seen(self, *_: object) -> None:
         OUTCOMES.gone = ""
+        back, self._gone = self._gone, False
         self.settings.setEnabled(True)
         # Taurus cannot build a form's widgets for a device it has never reached (a panel
         # opened while the server was down): build them now that the device answers.
@@ -105,6 +107,13 @@ class CCDPCPanel(Qt.QWidget):  # type: ignore[misc]
             if any(form[index].readWidget() is None for index in range(len(form))):
                 form.setModel(form.getModel())
                 self._use_setting_editors()
+                back = True
+        if back:
+            # Read every value once: their events resume only when Tango's keep-alive thread
+            # subscribes again on its round (every 10 s); until then taurus would show the
+            # values of before and keep its editors greyed out.
+            for name in (*ATTRIBUTES, *SETTINGS):
+                taurus.Attribute(f"{self.device}/{name}").poll()
 
     def _use_setting_editors(self) -> None:
         for index in range(len(self.settings)):
@@ -112,8 +121,9 @@ class CCDPCPanel(Qt.QWidget):  # type: ignore[misc]
 
     def _lost(self, why: str) -> None:
         """Nothing can be written to a server that is gone: the settings are greyed out at once
-        (taurus greys each editor too, but only once its own polling meets the error)."""
+        (taurus greys each editor too, but only once an event of its own reports the error)."""
         OUTCOMES.gone = why.splitlines()[0]
+        self._gone = True
         self.settings.setEnabled(False)
 
     def _form(self, models: list[str]) -> Any:
