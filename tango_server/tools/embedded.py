@@ -27,6 +27,7 @@ __all__ = [
     "Child",
     "DeviceServer",
     "EmbeddedDatabase",
+    "console_script",
     "register_device",
     "register_dsconfig",
     "wait_until",
@@ -139,7 +140,7 @@ class EmbeddedDatabase(Child):
         env = dict(os.environ, PYTANGO_DATABASE_NAME=str(folder / "tango_database.db"))
         env.pop("TANGO_HOST", None)
         argv = [
-            _script("PyDatabaseds"),
+            console_script("PyDatabaseds"),
             "--host",
             "127.0.0.1",
             "--port",
@@ -245,10 +246,11 @@ def register_dsconfig(
     return devices
 
 
-def _script(name: str) -> str:
-    """A console script of this Python environment (beside the interpreter), else from PATH."""
+def console_script(name: str, extra: str = "demo (pytango-db)") -> str:
+    """A console script of this Python environment (beside the interpreter), else from PATH;
+    missing: the error names the `extra` that brings it."""
     beside = Path(sys.executable).with_name(name)
     found = str(beside) if beside.exists() else shutil.which(name)
     if found is None:
-        raise FileNotFoundError(f"{name} not found: install the 'demo' extra (pytango-db)")
+        raise FileNotFoundError(f"{name} not found: install the {extra} extra")
     return found

@@ -23,7 +23,7 @@ from typing import Any
 import tango  # type: ignore[import-untyped]
 
 from ..sardana import CONTROLLER_CLASS, CONTROLLER_DIR
-from .embedded import DeviceServer, _script, register_device, wait_until
+from .embedded import DeviceServer, console_script, register_device, wait_until
 
 __all__ = ["Door", "MacroFailed", "MacroRun", "SardanaServer", "SardanaStack", "sardana_stack"]
 
@@ -71,7 +71,12 @@ class SardanaServer(DeviceServer):
 
     def __init__(self, program: str, instance: str, tango_host: str, folder: Path) -> None:
         super().__init__(instance, tango_host, folder)
-        self.argv = [_script(program), instance, "-ORBendPoint", "giop:tcp:127.0.0.1:0"]
+        self.argv = [
+            console_script(program, "sardana"),
+            instance,
+            "-ORBendPoint",
+            "giop:tcp:127.0.0.1:0",
+        ]
         self.name = f"{program}/{instance}"
         self.log_path = folder / f"{program}-{instance}.log"
 
