@@ -24,7 +24,7 @@ from ccdpc import DetectorState
 from ccdpc.sim import Simulator, synthetic_frame
 
 from .conftest import wait_until
-from .devices import device_server, drain, reason
+from .devices import drain, reason, saving_pc
 
 Image = npt.NDArray[np.uint16]
 #: What Status says while a frame arrives: its size first, then how much of it is in.
@@ -36,12 +36,7 @@ PC = tuple[Simulator, tango.DeviceProxy, Path]
 @pytest.fixture(scope="module", params=[1, 2, 3], ids=["gen1", "gen2", "gen3"])
 def pc(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PC]:
     folder = tmp_path_factory.mktemp(f"frames{request.param}")
-    # trickle_delay 0: a trickled binned frame takes seconds, not minutes (the abort test).
-    with (
-        Simulator(protocol=request.param, trickle_delay=0) as sim,
-        device_server({"Host": sim.hostname, "DataFolder": str(folder)}) as dev,
-    ):
-        wait_until(lambda: dev.State() == DevState.ON, what="ON after start")
+    with saving_pc(request.param, folder) as (sim, dev):  # trickle_delay 0: the abort test
         yield sim, dev, folder
 
 

@@ -16,30 +16,23 @@ from pathlib import Path
 import fabio  # type: ignore[import-untyped]
 import h5py  # type: ignore[import-untyped]
 import numpy as np
-import numpy.typing as npt
 import pytest
 import silx.io  # type: ignore[import-untyped]
 import tango  # type: ignore[import-untyped]
 from tango import DevState
 
-from ccdpc.sim import Simulator, synthetic_frame
+from ccdpc.sim import Simulator
 
 from .conftest import wait_until
-from .devices import device_server, reason
+from .devices import H, W, binned_pixels, reason, saving_pc
 
-Image = npt.NDArray[np.uint16]
 PC = tuple[Simulator, tango.DeviceProxy, Path]
-W, H = 621, 576
 
 
 @pytest.fixture(scope="module", params=[1, 2, 3], ids=["gen1", "gen2", "gen3"])
 def pc(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PC]:
     folder = tmp_path_factory.mktemp(f"series{request.param}").resolve()
-    with (
-        Simulator(protocol=request.param, trickle_delay=0) as sim,
-        device_server({"Host": sim.hostname, "DataFolder": str(folder)}) as dev,
-    ):
-        wait_until(lambda: dev.State() == DevState.ON, what="ON after start")
+    with saving_pc(request.param, folder) as (sim, dev):
         yield sim, dev, folder
 
 
@@ -64,12 +57,6 @@ def dev(pc: PC, request: pytest.FixtureRequest) -> Iterator[tango.DeviceProxy]:
     if dev.State() == DevState.RUNNING:
         dev.Abort()
     wait_until(lambda: dev.State() in (DevState.ON, DevState.ALARM), 10, "idle after the test")
-
-
-def pixels(sim: Simulator, number: int) -> Image:
-    """Frame `number` the simulator made (counting from 1), binned."""
-    raw = synthetic_frame(W, H, sim.detector.seed, number)
-    return np.frombuffer(raw, "<u2").reshape(H, W)
 
 
 def run(dev: tango.DeviceProxy, frames: int, timeout: float = 20) -> None:
@@ -116,15 +103,15 @@ def test_hdf5_series_is_nexus_pixel_exact_with_events(
         data = det["data"]
         assert (data.shape, data.dtype, data.chunks) == ((5, H, W), np.uint16, (1, H, W))
         for i in range(5):
-            assert np.array_equal(data[i], pixels(sim, first + 1 + i)), i
+            assert np.array_equal(data[i], binned_pixels(sim, first + 1 + i)), i
         assert list(det["binning"][:, 0]) == [2] * 5
         assert det["timestamp"].shape == det["count_time"].shape == (5,)
         assert np.array_equal(f["entry/data/data"][4], data[4])
     image = fabio.open(str(path))  # fabio reads the NeXus file too
     assert image.nframes == 5
-    assert np.array_equal(image.getframe(3).data, pixels(sim, first + 4))
+    assert np.array_equal(image.getframe(3).data, binned_pixels(sim, first + 4))
     with silx.io.open(str(path)) as nexus:  # and silx, by its NXdata
-        assert np.array_equal(nexus["entry/data/data"][2], pixels(sim, first + 3))
+        assert np.array_equal(nexus["entry/data/data"][2], binned_pixels(sim, first + 3))
 
 
 @pytest.mark.parametrize("fmt", ["KCD", "NPY"])
@@ -142,7 +129,7 @@ def test_file_per_frame_formats(sim: Simulator, dev: tango.DeviceProxy, pc: PC, 
     for i, name in enumerate(names):
         path = str(folder / name)
         image = fabio.open(path).data if fmt == "KCD" else np.load(path)
-        assert np.array_equal(image, pixels(sim, first + 1 + i)), name
+        assert np.array_equal(image, binned_pixels(sim, first + 1 + i)), name
 
 
 def test_read_image_while_in_the_buffer(sim: Simulator, dev: tango.DeviceProxy) -> None:
@@ -153,7 +140,7 @@ def test_read_image_while_in_the_buffer(sim: Simulator, dev: tango.DeviceProxy) 
     assert (dev.LastImageAcquired, dev.LastImageSaved, dev.LastSavedFile) == (3, -1, "")
     for index in (2, 3):
         image = dev.ReadImage(index).reshape(dev.FrameHeight, dev.FrameWidth)
-        assert np.array_equal(image, pixels(sim, first + 1 + index))
+        assert np.array_equal(image, binned_pixels(sim, first + 1 + index))
     for index in (1, 4, -1):
         with pytest.raises(tango.DevFailed) as exc:
             dev.ReadImage(index)
@@ -191,7 +178,7 @@ def test_abort_mid_series_saves_what_was_taken(
     with h5py.File(pc[2] / dev.SavingDirectory / "frame_0000.h5", "r") as f:
         data = f["entry/instrument/detector/data"]
         assert data.shape == (saved + 1, H, W)
-        assert np.array_equal(data[saved], pixels(sim, first + 1 + saved))
+        assert np.array_equal(data[saved], binned_pixels(sim, first + 1 + saved))
 
 
 def test_bad_settings_are_refused(dev: tango.DeviceProxy, pc: PC) -> None:

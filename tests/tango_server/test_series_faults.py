@@ -16,19 +16,15 @@ from pathlib import Path
 import fabio  # type: ignore[import-untyped]
 import h5py  # type: ignore[import-untyped]
 import numpy as np
-import numpy.typing as npt
 import psutil
 import pytest
 import tango  # type: ignore[import-untyped]
 from tango import DevState
 
-from ccdpc.sim import Simulator, synthetic_frame
+from ccdpc.sim import Simulator
 
 from .conftest import wait_until
-from .devices import device_server
-
-W, H = 621, 576
-Image = npt.NDArray[np.uint16]
+from .devices import H, W, binned_pixels, saving_pc
 
 
 @contextlib.contextmanager
@@ -37,21 +33,12 @@ def pc(
 ) -> Iterator[tuple[Simulator, tango.DeviceProxy, Path]]:
     """A simulator and a device saving binned frames in `fmt` under `tmp_path`/run."""
     folder = tmp_path.resolve()
-    with (
-        Simulator(protocol=protocol, trickle_delay=0, **sim_options) as sim,  # type: ignore[arg-type]
-        device_server({"Host": sim.hostname, "DataFolder": str(folder)}) as dev,
-    ):
-        wait_until(lambda: dev.State() == DevState.ON, 10, "ON after start")
+    with saving_pc(protocol, folder, 10, **sim_options) as (sim, dev):
         dev.Binning = 2
         dev.SavingMode = "AUTO_FRAME"
         dev.SavingFormat = fmt
         dev.SavingDirectory = "run"
         yield sim, dev, folder / "run"
-
-
-def pixels(sim: Simulator, number: int) -> Image:
-    raw = synthetic_frame(W, H, sim.detector.seed, number)
-    return np.frombuffer(raw, "<u2").reshape(H, W)
 
 
 def server_process(dev: tango.DeviceProxy) -> psutil.Process:
@@ -87,10 +74,10 @@ def test_disk_full_hdf5_keeps_a_valid_file_with_the_frames_saved(tmp_path: Path)
             data = f["entry/instrument/detector/data"]
             assert data.shape[0] == saved + 1
             for i in range(saved + 1):
-                assert np.array_equal(data[i], pixels(sim, first + 1 + i)), i
+                assert np.array_equal(data[i], binned_pixels(sim, first + 1 + i)), i
             assert f["entry/instrument/detector/timestamp"].shape == (saved + 1,)
         unsaved = dev.ReadImage(saved + 1).reshape(H, W)  # still in the buffer
-        assert np.array_equal(unsaved, pixels(sim, first + 2 + saved))
+        assert np.array_equal(unsaved, binned_pixels(sim, first + 2 + saved))
         resource.prlimit(server.pid, resource.RLIMIT_FSIZE, (-1, -1))
         assert dev.Command("IDENT").startswith("KAPPACCD-SIM ")  # the server answers on
 
@@ -105,7 +92,7 @@ def test_disk_full_per_frame_leaves_no_partial_file(tmp_path: Path) -> None:
         stopped_in_alarm(dev)
         assert (dev.LastImageSaved, dev.LastSavedFile) == (-1, "")
         assert list(folder.iterdir()) == []  # the temporary file is gone too
-        assert np.array_equal(dev.ReadImage(0).reshape(H, W), pixels(sim, first + 1))
+        assert np.array_equal(dev.ReadImage(0).reshape(H, W), binned_pixels(sim, first + 1))
         resource.prlimit(server.pid, resource.RLIMIT_FSIZE, (-1, -1))
         dev.SavingDirectory = "again"
         dev.NbFrames = 2
@@ -130,10 +117,12 @@ def test_folder_replaced_by_a_file_mid_series(tmp_path: Path, protocol: int) -> 
         files = sorted(p.name for p in moved.iterdir())
         assert files == [f"frame_{i:04d}.kcd" for i in range(saved + 1)]  # nothing partial
         for i, name in enumerate(files):
-            assert np.array_equal(fabio.open(str(moved / name)).data, pixels(sim, first + 1 + i))
+            assert np.array_equal(
+                fabio.open(str(moved / name)).data, binned_pixels(sim, first + 1 + i)
+            )
         assert dev.LastImageAcquired > saved
         unsaved = dev.ReadImage(saved + 1).reshape(H, W)
-        assert np.array_equal(unsaved, pixels(sim, first + 2 + saved))
+        assert np.array_equal(unsaved, binned_pixels(sim, first + 2 + saved))
 
 
 def test_gen3_dropped_sessions_every_frame_once_in_order(tmp_path: Path) -> None:
@@ -157,4 +146,4 @@ def test_gen3_dropped_sessions_every_frame_once_in_order(tmp_path: Path) -> None
             data = f["entry/instrument/detector/data"]
             assert data.shape == (6, H, W)
             for i in range(6):
-                assert data[i].tobytes() == pixels(sim, first + 1 + i).tobytes(), i
+                assert data[i].tobytes() == binned_pixels(sim, first + 1 + i).tobytes(), i
