@@ -20,8 +20,10 @@ a ratio moves between rounds here. `read_frame` is measured
 into a new buffer per frame (the default) and into one lent buffer (`into=`), as the raw side
 receives. The 16-device rows stream two ways: saturated (every client as fast as it can: one
 device alone fills the cores, so 16 get a share each) and paced at a detector's rate (whether one
-server keeps up with 16 detectors). The "16 bare PyTango devices" rows have no target: they show
-how PyTango itself scales on this machine."""
+server keeps up with 16 detectors), with the detectors on one trigger (all fetches start together:
+the worst case) or free-running (each on its own clock: random phases, the same in every run). The
+"16 bare PyTango devices" rows have no target: they show how PyTango itself scales on this machine,
+and, paced on one trigger, the least any device's fetch can take when 16 start together."""
 
 SUITES = {
     "transport": transport.run,

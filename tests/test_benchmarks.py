@@ -109,10 +109,14 @@ def test_memory_benchmark_runs_and_reports_numbers() -> None:
                 "16 CCDPC devices in one server, binned frames/s in all vs 1 device (context)",
                 "16 CCDPC devices in one server, each paced at 10 binned frames/s: frames/s per "
                 "device vs 1 device, gen 3",
-                "16 CCDPC devices in one server, each paced at 10 binned frames/s: 90th "
-                "percentile ms per fetch vs 1 device (context)",
+                "16 CCDPC devices in one server, each paced at 10 binned frames/s on one "
+                "trigger: 90th percentile ms per fetch vs 1 device",
+                "16 CCDPC devices in one server, each paced at 10 binned frames/s, free-running "
+                "(random phases): 90th percentile ms per fetch vs 1 device",
                 "16 CCDPC devices in one server, each paced at 10 binned frames/s: CPU ms per "
                 "fetch, all processes, vs 1 device (context)",
+                "16 bare PyTango devices in one server, each paced at 10 0.72 MB calls/s on one "
+                "trigger: 90th percentile ms per call vs 1 (context)",
                 "16 bare PyTango devices in one server, 0.72 MB calls/s per device vs 1 (context)",
                 "16 bare PyTango devices in one server, 0.72 MB calls/s in all vs 1 (context)",
             ],
