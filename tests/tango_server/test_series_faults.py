@@ -1,5 +1,6 @@
 """Series saving when things fail: the disk full (RLIMIT_FSIZE set in the server process), the
-folder replaced by a file mid-series, a generation 3 session dropped again and again.
+disk hung (a write that blocks), the folder replaced by a file mid-series, a generation 3 session
+dropped again and again.
 
 Whatever fails, the series stops with State ALARM and the reason, LastImageSaved says exactly what
 is on disk, no partial file is left under a final name, the frames not written stay readable with
@@ -9,7 +10,10 @@ ReadImage, and the server answers on. A device server per test: the file size li
 from __future__ import annotations
 
 import contextlib
+import io
+import os
 import resource
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -99,6 +103,48 @@ def test_disk_full_per_frame_leaves_no_partial_file(tmp_path: Path) -> None:
         dev.Acquire(0)  # the next series starts afresh, out of ALARM
         wait_until(lambda: dev.LastImageSaved == 1, 10, "two frames saved")
         wait_until(lambda: dev.State() == DevState.ON, 10, "ON")
+
+
+def test_a_hung_disk_holds_the_series_and_says_so(tmp_path: Path) -> None:
+    """A write that blocks (a stalled NFS server, say): the buffer fills, the series waits for
+    room with State RUNNING and the reason in Status, and takes no frame it cannot hold; once the
+    disk answers, every frame is saved, in order, nothing lost."""
+    with pc(tmp_path, 2, "NPY") as (sim, dev, folder):
+        folder.mkdir()
+        # The writer writes frame 1 under this hidden name first; opening a FIFO to write blocks
+        # until someone opens it to read.
+        hung = folder / f".frame_0001.npy.{server_process(dev).pid}.part"
+        os.mkfifo(hung)
+        first = sim.detector.frames_taken
+        dev.BufferFrames = 2
+        dev.NbFrames = 6
+        dev.Acquire(0)
+        try:
+            wait_until(lambda: "buffer full" in dev.Status(), 20, "the buffer full")
+            assert dev.State() == DevState.RUNNING
+            status = str(dev.Status())
+            assert "waiting for the writer, buffer full." in status, status
+            assert "The writer is behind: buffer full (2 frames)." in status, status
+            assert dev.LastImageSaved == 0
+            acquired = dev.LastImageAcquired
+            assert 1 <= acquired <= 2, status  # frame 1 (being written) and at most one more
+            assert sim.detector.frames_taken == first + acquired + 1  # none taken to drop
+            with open(hung, "rb") as disk:  # the disk answers
+                written = disk.read()
+        finally:  # a failure above must not leave the server's writer hung
+            with contextlib.suppress(OSError):
+                os.close(os.open(hung, os.O_RDONLY | os.O_NONBLOCK))
+        assert np.array_equal(np.load(io.BytesIO(written)), binned_pixels(sim, first + 2))
+        wait_until(lambda: dev.State() != DevState.RUNNING, 20, "the series over")
+        assert dev.State() == DevState.ON, dev.Status()
+        assert (dev.LastImageAcquired, dev.LastImageSaved) == (5, 5)
+        assert sim.detector.frames_taken == first + 6
+        files = sorted(p.name for p in folder.iterdir())
+        assert files == [f"frame_{i:04d}.npy" for i in range(6)]
+        assert stat.S_ISFIFO((folder / "frame_0001.npy").stat().st_mode)  # its bytes read above
+        for i in (0, 2, 3, 4, 5):
+            pixels = np.load(folder / f"frame_{i:04d}.npy")
+            assert np.array_equal(pixels, binned_pixels(sim, first + 1 + i)), i
 
 
 @pytest.mark.parametrize("protocol", [1, 2, 3])
