@@ -28,6 +28,7 @@ from typing import Any
 import tango  # type: ignore[import-untyped]
 
 from tango_server.tools.accesscontrol import temporary_rules
+from tests.tango_server.tools.access_client import assert_read_only, read_while_writing
 
 from .guide import DEVICE, REPO, Run
 from .stack import Child, wait_for
@@ -99,32 +100,18 @@ def _updated_needs_a_default(run: Run, service: Any) -> None:
 
 
 def _clients(run: Run, writer: str) -> None:
-    reader = _start_client(run, "reader", DEVICE, READER)
-    try:
-        assert reader.stdout is not None and reader.stdin is not None
-        line = reader.stdout.readline()
-        assert line == "subscribed\n", line + _rest(reader)
-        wrote = _client(run, "writer", DEVICE)  # a frame: the reader's next event
-        reader.stdin.write("the frame is coming\n")
-        reader.stdin.flush()
-        out, err = reader.communicate(timeout=CLIENT_SECONDS)
-    finally:
-        if reader.poll() is None:
-            reader.kill()
-            reader.wait()
-    assert reader.returncode == 0, err[-2000:]
-    read = json.loads(out.splitlines()[-1])
+    read, wrote = read_while_writing(
+        lambda *args: _start_client(run, *args),
+        lambda *args: _client(run, *args),
+        DEVICE,
+        READER,
+        CLIENT_SECONDS,
+    )
     assert set(wrote.values()) == {"allowed", writer}, wrote
-    assert read["user"] == READER and read["unreadable"] == [], read
-    first, later = read["events"]
-    assert later == first + 1, read["events"]
-    commands = dict(read["commands"])
-    assert {commands.pop("State"), commands.pop("Status")} == {"allowed"}, read["commands"]
-    assert set(commands.values()) == {"API_ReadOnlyMode"}, read["commands"]
-    assert set(read["writes"].values()) == {"API_ReadOnlyMode"}, read["writes"]
-    assert read["set_attribute_config"] == "allowed"
+    commands = assert_read_only(read, READER)
     loopback = _client(run, "writer", DEVICE, LOOPBACK)
     assert loopback["Command"] == loopback["write ExposureTime"] == "API_ReadOnlyMode", loopback
+    first, later = read["events"]
     run.say(f"{READER}: reads, FrameNumber events {first} -> {later}, {len(commands)} commands "
             f"and {len(read['writes'])} writes refused, set_attribute_config not; {writer} "
             f"writes; {LOOPBACK} (address 127.0.0.1 only) read-only")  # fmt: skip
@@ -164,9 +151,3 @@ def _client(run: Run, role: str, *args: str) -> dict[str, Any]:
     assert process.returncode == 0, err[-2000:]
     result: dict[str, Any] = json.loads(out.splitlines()[-1])
     return result
-
-
-def _rest(process: subprocess.Popen[str]) -> str:
-    process.kill()
-    out, err = process.communicate(timeout=10)
-    return out + err[-2000:]

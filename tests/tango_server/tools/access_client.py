@@ -11,6 +11,10 @@ waits for the next event; then tries every command and every attribute write.
 
 ``... writer <device> [<user>]``: as the user it was started as (or as that user), takes a frame,
 writes an attribute, calls commands.
+
+Both access control tests (the stand-in service here, the real one in tests/facility/access.py)
+drive it the same way, with `read_while_writing` and `assert_read_only` below; each starts the
+processes its own way.
 """
 
 from __future__ import annotations
@@ -19,7 +23,9 @@ import json
 import os
 import pwd
 import queue
+import subprocess
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import tango  # type: ignore[import-untyped]
@@ -114,6 +120,55 @@ def writer(device: str, user: str = "") -> dict[str, Any]:
         "state()": _reason(dev.state),
         "read": _reason(lambda: dev.read_attribute("FrameNumber")),
     }
+
+
+# -- driving it ----------------------------------------------------------------------------------
+
+Start = Callable[..., "subprocess.Popen[str]"]
+Run = Callable[..., dict[str, Any]]
+
+
+def read_while_writing(
+    start: Start, run: Run, device: str, user: str, timeout: float
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A reader as `user`, subscribed to FrameNumber, while a writer takes a frame: what each
+    found. `start(role, *args)` starts a client, `run(role, *args)` runs one and returns what it
+    printed; the reader is killed if anything fails on the way."""
+    reader = start("reader", device, user)
+    try:
+        assert reader.stdout is not None and reader.stdin is not None
+        line = reader.stdout.readline()
+        if line != "subscribed\n":
+            reader.kill()
+            out, err = reader.communicate(timeout=10)
+            raise AssertionError(f"the reader said {line!r}, then {out}{err[-2000:]}")
+        wrote = run("writer", device)  # a frame: the reader's next event
+        reader.stdin.write("the frame is coming\n")
+        reader.stdin.flush()
+        out, err = reader.communicate(timeout=timeout)
+    finally:
+        if reader.poll() is None:
+            reader.kill()
+            reader.wait()
+    assert reader.returncode == 0, err[-2000:]
+    read: dict[str, Any] = json.loads(out.splitlines()[-1])
+    return read, wrote
+
+
+def assert_read_only(read: dict[str, Any], user: str) -> dict[str, str]:
+    """What a read-only user's reader must have found: every attribute read, the frame's event,
+    every command but State and Status and every attribute write refused (API_ReadOnlyMode),
+    set_attribute_config allowed (not an access-controlled call). Returns the refused commands."""
+    assert read["user"] == user, read
+    assert read["unreadable"] == [], read
+    first, later = read["events"]
+    assert later == first + 1, read["events"]  # the writer's frame
+    commands: dict[str, str] = dict(read["commands"])
+    assert {commands.pop("State"), commands.pop("Status")} == {"allowed"}, read["commands"]
+    assert set(commands.values()) == {"API_ReadOnlyMode"}, read["commands"]
+    assert set(read["writes"].values()) == {"API_ReadOnlyMode"}, read["writes"]
+    assert read["set_attribute_config"] == "allowed", read
+    return commands
 
 
 if __name__ == "__main__":
