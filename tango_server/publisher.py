@@ -5,7 +5,10 @@ wakes it (it never calls into Tango, so a slow event consumer cannot stall the w
 are pushed when they change; counters and Progress at most every `COUNTER_PERIOD`, so a 2.86 MB
 transfer does not turn into an event storm. FrameNumber is pushed as soon as a frame is ready,
 like Lima's last_image_ready: a client reads Frame when it changes. Clients (taurus, Sardana)
-subscribe and need no polling.
+subscribe and need no polling. A change after a quiet spell is pushed at once; the changes of a
+burst (a frame fetched changes the picture three to six times in a few milliseconds) are looked
+at together, at most `COALESCE` (5 ms) after they happen, so that a server of many devices does
+not spend its CPU waking this thread.
 """
 
 from __future__ import annotations
@@ -30,9 +33,14 @@ COUNTER_PERIOD = 0.2
 #: clock (`Snapshot.changes_at`), when counters held back are due, and at least this often
 #: (seconds): for what nobody wakes it for (a new subscriber to Temperature, log notices).
 IDLE = 1.0
+#: Changes that come within this many seconds of the last look wait for its end and are pushed
+#: together: a frame fetched (Send, its reply, its data) changes the picture three to six times
+#: in a few milliseconds, and each look costs the server a thread wake-up and the GIL; with 16
+#: devices streaming, looking at each change took a third of the server's CPU.
+COALESCE = 0.005
 # The least wait, so that a time already reached cannot make the thread spin.
 _LEAST = 0.001
-#: Attributes whose change events are pushed from code: at once, and rate-limited.
+#: Attributes whose change events are pushed from code (within `COALESCE` of a change).
 EVENTS = (
     "State",
     "Status",
@@ -119,12 +127,15 @@ class Publisher:
             self._thread.join(timeout)
 
     def _run(self) -> None:
-        wait = 0.0
+        wait, looked = 0.0, -COALESCE
         with tango.EnsureOmniThread():  # a thread that calls into Tango must be known to omniORB
             while not self._stop.is_set():
                 self._wake.wait(wait)
+                early = looked + COALESCE - time.monotonic()
+                if early > 0 and self._stop.wait(early):  # a burst: seen whole, at its end
+                    break
                 self._wake.clear()
-                wait = IDLE
+                looked, wait = time.monotonic(), IDLE
                 try:
                     self._log_notices()
                     wait = self._publish()
