@@ -61,8 +61,8 @@ _STATES = {
     tango.DevState.OFF: State.Off,
     tango.DevState.INIT: State.Init,
 }
-#: The device attributes StateOne reads, in one call.
-_WATCHED = ("State", "Status", "FrameNumber", "Errors", "LastError")
+#: The device attributes StateOne reads after State and Status (see `StateOne`).
+_WATCHED = ("FrameNumber", "Errors", "LastError")
 
 
 class _Acquisition:
@@ -176,7 +176,13 @@ class CCDPCTwoDController(TwoDController, Referable):  # type: ignore[misc]
 
     def StateOne(self, axis: int) -> tuple[Any, str]:
         try:
-            state, status, number, errors, last_error = (
+            # State first, the rest after it, in two calls. In one, Tango reads State and Status
+            # after every other attribute: a frame that came in between (FrameNumber read just
+            # before it moved, State just after the device left RUNNING) looked like an
+            # acquisition that ended without its frame. The device counts a frame before it
+            # leaves RUNNING, so State read first and found done means the frame is counted.
+            state, status = (a.value for a in self._device.read_attributes(["State", "Status"]))
+            number, errors, last_error = (
                 a.value for a in self._device.read_attributes(list(_WATCHED))
             )
         except tango.DevFailed as exc:
