@@ -35,8 +35,8 @@ COUNTER_PERIOD = 0.2
 IDLE = 1.0
 #: Changes that come within this many seconds of the last look wait for its end and are pushed
 #: together: a frame fetched (Send, its reply, its data) changes the picture three to six times
-#: in a few milliseconds, and each look costs the server a thread wake-up and the GIL; with 16
-#: devices streaming, looking at each change took a third of the server's CPU.
+#: in a few milliseconds, and each look costs the server a thread wake-up and the GIL: looking at
+#: each change took a third of the server's CPU while one device streamed frames.
 COALESCE = 0.005
 # The least wait, so that a time already reached cannot make the thread spin.
 _LEAST = 0.001
