@@ -23,7 +23,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-import psutil  # type: ignore[import-untyped]
 import tango  # type: ignore[import-untyped]
 from tango import DevState
 
@@ -31,6 +30,7 @@ import ccdpc
 from ccdpc.nexus import NexusWriter, compression
 from tango_server import CCDPC
 from tango_server.saving.buffer import BATCH
+from tango_server.tools import testing
 
 from .harness import Result, interleaved_samples
 from .peers import simulators
@@ -148,19 +148,10 @@ def hdf5_writer(frames: int, rounds: int, compress: bool) -> Result:
     )
 
 
-def _server(dev: tango.DeviceProxy) -> psutil.Process:
-    port = int(dev.adm_name().split(":")[2].split("/")[0])
-    for child in psutil.Process().children(recursive=True):
-        with contextlib.suppress(psutil.Error):
-            if any(c.laddr.port == port for c in child.net_connections("tcp")):
-                return child
-    raise RuntimeError(f"no child process listens on port {port}")
-
-
 def series_rss(frames: int) -> Result:
     """The server's RSS growth (MB) during a long AUTO_FRAME HDF5 series."""
     with tempfile.TemporaryDirectory() as folder, _device(folder) as dev:
-        server = _server(dev)
+        server = testing.server_process(dev)
         _series_rate(dev, 3, "AUTO_FRAME")  # h5py and its buffers in place first
         before = server.memory_info().rss / 1e6
         dev.SavingMode = "AUTO_FRAME"

@@ -12,7 +12,7 @@ import contextlib
 import multiprocessing
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import tango  # type: ignore[import-untyped]
 from tango.test_context import (  # type: ignore[import-untyped]
@@ -20,7 +20,10 @@ from tango.test_context import (  # type: ignore[import-untyped]
     MultiDeviceTestContext,
 )
 
-__all__ = ["device_server", "device_servers", "forkserver"]
+if TYPE_CHECKING:
+    import psutil  # type: ignore[import-untyped]
+
+__all__ = ["device_server", "device_servers", "forkserver", "server_process"]
 
 Properties = dict[str, Any]
 
@@ -112,3 +115,16 @@ def device_servers(
         yield {name: context.get_device(name) for name in devices}
     finally:
         context.__exit__(None, None, None)
+
+
+def server_process(dev: tango.DeviceProxy) -> psutil.Process:
+    """The process of `dev`'s device server: the child of this process that listens on its admin
+    device's port (psutil, of the test extra, imported only here)."""
+    import psutil  # noqa: PLC0415 - only the callers that need it, of the test extra
+
+    port = int(dev.adm_name().split(":")[2].split("/")[0])
+    for child in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            if any(c.laddr.port == port for c in child.net_connections("tcp")):
+                return child
+    raise RuntimeError(f"no child process listens on port {port}")

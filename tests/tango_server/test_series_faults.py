@@ -20,12 +20,12 @@ from pathlib import Path
 import fabio  # type: ignore[import-untyped]
 import h5py  # type: ignore[import-untyped]
 import numpy as np
-import psutil
 import pytest
 import tango  # type: ignore[import-untyped]
 from tango import DevState
 
 from ccdpc.sim import Simulator
+from tango_server.tools.testing import server_process
 
 from .conftest import wait_until
 from .devices import H, W, binned_pixels, saving_pc
@@ -43,16 +43,6 @@ def pc(
         dev.SavingFormat = fmt
         dev.SavingDirectory = "run"
         yield sim, dev, folder / "run"
-
-
-def server_process(dev: tango.DeviceProxy) -> psutil.Process:
-    """The device server's process: the child listening on the admin device's port."""
-    port = int(dev.adm_name().split(":")[2].split("/")[0])
-    for child in psutil.Process().children(recursive=True):
-        with contextlib.suppress(psutil.Error):
-            if any(c.laddr.port == port for c in child.net_connections("tcp")):
-                return child
-    raise AssertionError(f"no child process listens on port {port}")
 
 
 def stopped_in_alarm(dev: tango.DeviceProxy) -> str:
