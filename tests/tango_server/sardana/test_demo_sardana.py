@@ -4,7 +4,6 @@ wrote, and no Pool or MacroServer left running afterwards."""
 from __future__ import annotations
 
 import re
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -13,20 +12,12 @@ import pytest
 h5py = pytest.importorskip("h5py")
 pytest.importorskip("sardana")
 
-from ..tools.test_demo import DEMO, leftovers  # noqa: E402
+from ..tools.test_demo import leftovers, run_once  # noqa: E402
 from .test_controller import FULL, expected  # noqa: E402
 
 
 def test_demo_sardana_once(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [*DEMO, "--sardana", "--once", "--seconds", "0.2", "--data-dir", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    out = done.stdout
-    assert done.returncode == 0, f"{out}\n{done.stderr}"
+    out = run_once(tmp_path, "--sardana")
     assert re.search(r"ct 0\.2 .*\n.*\n +ccdpc2d += +\[1152, 1242\]", out), out
     assert re.search(r"ascan mot01 0 1 2 0\.2", out), out
     scan_file = Path(re.search(r"scan file +(\S+)", out)[1])  # type: ignore[index]

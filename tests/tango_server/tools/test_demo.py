@@ -34,16 +34,21 @@ def leftovers(folder: Path, tango_host: str) -> list[str]:
     return found
 
 
-def test_demo_once(tmp_path: Path) -> None:
+def run_once(folder: Path, *options: str) -> str:
+    """What ``ccdpc-demo --once`` (with `options`, data under `folder`) printed; it succeeded."""
     done = subprocess.run(
-        [*DEMO, "--once", "--seconds", "0.2", "--data-dir", str(tmp_path)],
+        [*DEMO, *options, "--once", "--seconds", "0.2", "--data-dir", str(folder)],
         capture_output=True,
         text=True,
         timeout=180,
         check=False,
     )
-    out = done.stdout
-    assert done.returncode == 0, f"{out}\n{done.stderr}"
+    assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+def test_demo_once(tmp_path: Path) -> None:
+    out = run_once(tmp_path)
     assert "ProtocolVersion 3 (CCDPC3), ServerVersion 3.0" in out
     assert re.search(r"IDENT +KAPPACCD-SIM \d{6} ", out)
     # The simulator drifts around -60 C (a 0.4 C sine, 120 s period): -59.x is as right.
